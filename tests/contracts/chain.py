@@ -19,6 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts import load_artifact
@@ -86,8 +87,8 @@ def deploy(w3: Web3, name: str, sender: str, *args: Any) -> Contract:
 
 @cache
 def _error_selectors() -> dict[bytes, tuple[str, list[str]]]:
-    from contracts.build import TEST_HARNESS_NAMES
     from contracts.artifacts_loader import CONTRACT_NAMES
+    from contracts.build import TEST_HARNESS_NAMES
 
     selectors: dict[bytes, tuple[str, list[str]]] = {}
     for name in CONTRACT_NAMES + TEST_HARNESS_NAMES:
@@ -110,7 +111,14 @@ def decode_revert(data: str) -> Revert:
     name, types = _error_selectors()[raw[:4]]
     from eth_abi import decode
 
-    return Revert(name, tuple(decode(types, raw[4:])))
+    values = decode(types, raw[4:])
+    return Revert(
+        name,
+        tuple(
+            to_checksum_address(v) if t == "address" else v
+            for t, v in zip(types, values, strict=True)
+        ),
+    )
 
 
 def revert_of(fn: ContractFunction, sender: str) -> Revert:
@@ -126,28 +134,42 @@ def revert_of(fn: ContractFunction, sender: str) -> Revert:
 
 
 def expect_revert(fn: ContractFunction, sender: str, name: str, *args: Any) -> Revert:
-    """Asserts that ``fn`` reverts with custom error ``name`` (and ``args``, when given),
-    and that sending it as a transaction fails too."""
+    """Asserts that ``fn``, called from ``sender`` on the latest block, reverts with custom
+    error ``name`` whose leading arguments are ``args``."""
     revert = revert_of(fn, sender)
     assert revert.name == name, f"expected {name}, got {revert}"
-    if args:
-        assert revert.args == args, f"expected {name}{args}, got {revert}"
+    assert revert.args[: len(args)] == args, f"expected {name}{args}, got {revert}"
     return revert
 
 
 def events(contract: Contract, receipt: TxReceipt, event: str) -> list[dict[str, Any]]:
-    return [dict(e["args"]) for e in getattr(contract.events, event)().process_receipt(receipt)]
+    """The ``event`` logs that ``contract`` emitted in ``receipt``, decoded."""
+    processor = getattr(contract.events, event)()
+    return [
+        dict(e["args"])
+        for e in processor.process_receipt(receipt, errors=DISCARD)
+        if e["address"] == contract.address
+    ]
 
 
 # ---------------------------------------------------------------- EIP-712
 
 
 def domain(chain_id: int, verifying_contract: str, name: str = "Farthing") -> dict[str, Any]:
-    return {"name": name, "version": "1", "chainId": chain_id, "verifyingContract": verifying_contract}
+    return {
+        "name": name,
+        "version": "1",
+        "chainId": chain_id,
+        "verifyingContract": verifying_contract,
+    }
 
 
-def typed_digest(dom: dict[str, Any], primary: str, message: dict[str, Any],
-                 types: dict[str, list[dict[str, str]]] | None = None) -> bytes:
+def typed_digest(
+    dom: dict[str, Any],
+    primary: str,
+    message: dict[str, Any],
+    types: dict[str, list[dict[str, str]]] | None = None,
+) -> bytes:
     all_types = types or TYPES
     signable = encode_typed_data(
         full_message={
@@ -229,8 +251,9 @@ def vote_digest(dom: dict[str, Any], order: bytes, epoch: int) -> bytes:
     return typed_digest(dom, "Vote", {"order": order, "epoch": epoch})
 
 
-def vote(dom: dict[str, Any], member: LocalAccount, order: Withdrawal | TransferOrder,
-         epoch: int) -> tuple[bytes, bytes]:
+def vote(
+    dom: dict[str, Any], member: LocalAccount, order: Withdrawal | TransferOrder, epoch: int
+) -> tuple[bytes, bytes]:
     """``member``'s vote for ``order`` in ``epoch``, compact (r, vs)."""
     return compact(sign_digest(member, vote_digest(dom, order_digest(dom, order), epoch)))
 
@@ -239,9 +262,13 @@ def signer_bits(indexes: Sequence[int]) -> int:
     return sum(1 << i for i in set(indexes))
 
 
-def certificate(dom: dict[str, Any], w: Withdrawal, epoch: int,
-                committee: Sequence[LocalAccount], indexes: Sequence[int] = (0, 1, 2),
-                ) -> tuple[Any, ...]:
+def certificate(
+    dom: dict[str, Any],
+    w: Withdrawal,
+    epoch: int,
+    committee: Sequence[LocalAccount],
+    indexes: Sequence[int] = (0, 1, 2),
+) -> tuple[Any, ...]:
     """A withdrawal certificate in the Vault's ABI shape, voted by the members of
     ``committee`` at ``indexes`` (votes in ascending index order)."""
     ordered = sorted(indexes)
@@ -252,11 +279,76 @@ def certificate(dom: dict[str, Any], w: Withdrawal, epoch: int,
 def order_tuple(order: Withdrawal | TransferOrder) -> tuple[Any, ...]:
     """An order in the shape of the Vault's ``Order`` struct (for slashing evidence)."""
     if isinstance(order, Withdrawal):
-        return (1, order.account, order.recipient, order.token, order.amount, order.sequence,
-                b"\x00" * 32)
-    return (0, order.payer, order.payee, order.token, order.amount, order.sequence,
-            order.reference)
+        return (
+            1,
+            order.account,
+            order.recipient,
+            order.token,
+            order.amount,
+            order.sequence,
+            b"\x00" * 32,
+        )
+    return (0, order.payer, order.payee, order.token, order.amount, order.sequence, order.reference)
 
 
 def checksum(address: str) -> str:
     return to_checksum_address(address)
+
+
+# ---------------------------------------------------------------- token signatures, time, snapshots
+
+_AUTHORIZATION_FIELDS = [
+    {"name": "from", "type": "address"},
+    {"name": "to", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "validAfter", "type": "uint256"},
+    {"name": "validBefore", "type": "uint256"},
+    {"name": "nonce", "type": "bytes32"},
+]
+#: EIP-712 types of the tokens' EIP-2612 permit and OpenZeppelin's draft ERC-3009.
+TOKEN_TYPES: dict[str, list[dict[str, str]]] = {
+    "Permit": [
+        {"name": "owner", "type": "address"},
+        {"name": "spender", "type": "address"},
+        {"name": "value", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "TransferWithAuthorization": _AUTHORIZATION_FIELDS,
+    "ReceiveWithAuthorization": _AUTHORIZATION_FIELDS,
+    "CancelAuthorization": [
+        {"name": "authorizer", "type": "address"},
+        {"name": "nonce", "type": "bytes32"},
+    ],
+}
+
+
+def latest_timestamp(w3: Web3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def advance_time(w3: Web3, seconds: int) -> None:
+    """Moves the chain's clock forward by ``seconds`` and mines a block."""
+    w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def evm_snapshot(w3: Web3) -> str:
+    return str(w3.provider.make_request("evm_snapshot", [])["result"])  # type: ignore[arg-type]
+
+
+def evm_revert(w3: Web3, snapshot: str) -> None:
+    reverted = w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    assert reverted["result"] is True, reverted
+
+
+def deploy_revert_of(w3: Web3, name: str, sender: str, *args: Any) -> Revert:
+    """The custom error that deploying contract ``name`` with ``args`` reverts with."""
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    try:
+        factory.constructor(*args).estimate_gas({"from": sender})
+    except ContractCustomError as exc:
+        assert isinstance(exc.data, str)
+        return decode_revert(exc.data)
+    raise AssertionError(f"deploying {name} did not revert")

@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from tests.contracts.chain import deploy, domain, dev_account, transact
+from tests.contracts.chain import deploy, dev_account, domain, transact
 from tests.support.anvil import running_anvil
 
 USDF = 10**6
@@ -72,8 +72,21 @@ def dep(w3: Web3) -> Deployment:
         transact(far.functions.mint(m.address, 10 * MIN_BOND), g)
         transact(far.functions.approve(vault.address, 2**256 - 1), m.address)
         transact(vault.functions.bond(m.address, MIN_BOND), m.address)
-    dep = Deployment(w3, w3.eth.chain_id, gov, members, alice, bob, carol, outsider, spare,
-                     usdf, far, feed, vault)
+    dep = Deployment(
+        w3,
+        w3.eth.chain_id,
+        gov,
+        members,
+        alice,
+        bob,
+        carol,
+        outsider,
+        spare,
+        usdf,
+        far,
+        feed,
+        vault,
+    )
     transact(
         vault.functions.startEpoch([m.address for m in members], dep.endpoints(members), QUORUM),
         g,

@@ -5,14 +5,13 @@ Temporary thin wrapper; the devnet package owns the real launcher."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-
-import urllib.request
-import json
 
 from tests.contracts.chain import PUBLIC_TEST_MNEMONIC
 
@@ -31,15 +30,35 @@ def running_anvil(accounts: int = 10) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", "31337",
-         "--mnemonic", PUBLIC_TEST_MNEMONIC, "--accounts", str(accounts), "--silent", "--steps-tracing"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(ANVIL),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            "31337",
+            "--mnemonic",
+            PUBLIC_TEST_MNEMONIC,
+            "--accounts",
+            str(accounts),
+            "--silent",
+            "--steps-tracing",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                req = urllib.request.Request(url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode(), headers={"content-type": "application/json"})
+                req = urllib.request.Request(
+                    url,
+                    data=json.dumps(
+                        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+                    ).encode(),
+                    headers={"content-type": "application/json"},
+                )
                 urllib.request.urlopen(req, timeout=1).read()
                 break
             except OSError:
