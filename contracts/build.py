@@ -130,11 +130,17 @@ def build_info() -> dict[str, Any]:
     }
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def write_artifacts(artifacts: dict[str, dict[str, Any]]) -> None:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     for name, artifact in artifacts.items():
-        (ARTIFACTS_DIR / f"{name}.json").write_text(_render(artifact))
-    BUILD_INFO.write_text(_render(build_info()))
+        _write_atomically(ARTIFACTS_DIR / f"{name}.json", _render(artifact))
+    _write_atomically(BUILD_INFO, _render(build_info()))
 
 
 def stale_artifacts(artifacts: dict[str, dict[str, Any]]) -> list[str]:

@@ -30,6 +30,8 @@ py_stamp=$(stamp pyproject.toml requirements.lock)
 if [ ! -x .venv/bin/python ] || [ ! -f .venv/.farthing-stamp ] || [ "$(cat .venv/.farthing-stamp)" != "$py_stamp" ]; then
   echo "setup: installing Python packages into .venv..." >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]' >&2
+  # compat mode puts the checkout itself on sys.path, so packages added later import too.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock \
+    --config-settings editable_mode=compat -e '.[dev]' >&2
   echo "$py_stamp" > .venv/.farthing-stamp
 fi

@@ -1,71 +1,25 @@
-"""Test support: an anvil on a free loopback port for the duration of a ``with`` block.
-
-Temporary thin wrapper; the devnet package owns the real launcher."""
+"""Test support: a bare anvil (nothing deployed) on a free loopback port for a ``with``
+block, through the devnet package's launcher."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import socket
-import subprocess
-import time
-import urllib.request
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.contracts.chain import PUBLIC_TEST_MNEMONIC
-
-ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from devnet import free_port
+from devnet.anvil import AnvilConfig
+from devnet.anvil import running_anvil as _running_anvil
 
 
 @contextlib.contextmanager
-def running_anvil(accounts: int = 10) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(ANVIL),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--chain-id",
-            "31337",
-            "--mnemonic",
-            PUBLIC_TEST_MNEMONIC,
-            "--accounts",
-            str(accounts),
-            "--silent",
-            "--steps-tracing",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                req = urllib.request.Request(
-                    url,
-                    data=json.dumps(
-                        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-                    ).encode(),
-                    headers={"content-type": "application/json"},
-                )
-                urllib.request.urlopen(req, timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+def running_anvil(accounts: int = 10, steps_tracing: bool = False) -> Iterator[str]:
+    """Yields the RPC URL of a fresh anvil (chain id 31337, the public test mnemonic)."""
+    extra = ("--silent", "--steps-tracing") if steps_tracing else ("--silent",)
+    config = AnvilConfig(port=free_port("127.0.0.1"), accounts=accounts, extra_args=extra)
+    with (
+        tempfile.TemporaryDirectory(prefix="farthing-anvil-") as tmp,
+        _running_anvil(config, Path(tmp) / "anvil.log") as url,
+    ):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
