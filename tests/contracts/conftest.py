@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from tests.contracts.chain import deploy, dev_account, domain, transact
+from tests.contracts.chain import deploy, dev_account, domain, evm_revert, evm_snapshot, transact
 from tests.support.anvil import running_anvil
 
 USDF = 10**6
@@ -109,7 +109,6 @@ def _chain_snapshot(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     chain: Web3 = request.getfixturevalue("w3")
-    snapshot = chain.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snapshot = evm_snapshot(chain)
     yield
-    reverted = chain.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-    assert reverted["result"] is True
+    evm_revert(chain, snapshot)

@@ -18,10 +18,13 @@ import pytest
 from web3.types import TxReceipt
 
 from tests.contracts.chain import (
+    TOKEN_TYPES,
     Withdrawal,
     certificate,
     dev_account,
     domain,
+    evm_revert,
+    evm_snapshot,
     sign_digest,
     transact,
     typed_digest,
@@ -43,11 +46,11 @@ CEILINGS = {
 
 
 def _snapshot(dep: Deployment, measure: Callable[[], int]) -> int:
-    snap = dep.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    snap = evm_snapshot(dep.w3)
     try:
         return measure()
     finally:
-        dep.w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+        evm_revert(dep.w3, snap)
 
 
 def _gas(receipt: TxReceipt) -> int:
@@ -76,15 +79,7 @@ def _measure(dep: Deployment) -> dict[str, int]:
                 "nonce": 0,
                 "deadline": deadline,
             },
-            {
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ]
-            },
+            {"Permit": TOKEN_TYPES["Permit"]},
         )
         r, s, sig_v = sign_digest(carol, digest)
         call = v.functions.depositWithPermit(

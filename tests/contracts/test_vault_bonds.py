@@ -10,6 +10,7 @@ from eth_account.signers.local import LocalAccount
 from tests.contracts.chain import (
     TransferOrder,
     Withdrawal,
+    advance_time,
     compact,
     events,
     expect_revert,
@@ -25,11 +26,6 @@ from tests.contracts.conftest import FAR, MIN_BOND, USDF, Deployment
 
 ZERO = "0x" + "00" * 20
 DAY = 24 * 3600
-
-
-def _advance(dep: Deployment, seconds: int) -> None:
-    dep.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-    dep.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 def test_bond_adds_to_a_members_bond(dep: Deployment) -> None:
@@ -70,7 +66,7 @@ def test_unbonding_waits_for_the_delay(dep: Deployment) -> None:
         spare.address,
         requested_at + delay,
     )
-    _advance(dep, delay)
+    advance_time(dep.w3, delay)
     expect_revert(v.functions.withdrawBond(ZERO), spare.address, "ZeroAddress")
     before = far.functions.balanceOf(dep.carol.address).call()
     receipt = transact(v.functions.withdrawBond(dep.carol.address), spare.address)

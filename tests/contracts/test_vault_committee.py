@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
-from tests.contracts.chain import Withdrawal, certificate, events, expect_revert, transact
+from tests.contracts.chain import (
+    Withdrawal,
+    advance_time,
+    certificate,
+    events,
+    expect_revert,
+    transact,
+)
 from tests.contracts.conftest import MIN_BOND, QUORUM, USDF, Deployment
 
 ZERO = "0x" + "00" * 20
@@ -14,11 +21,6 @@ WEEK = 7 * 24 * 3600
 
 def _addresses(accounts: list[LocalAccount]) -> list[str]:
     return [a.address for a in accounts]
-
-
-def _advance(dep: Deployment, seconds: int) -> None:
-    dep.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-    dep.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 def _rotate(dep: Deployment, members: list[LocalAccount], quorum: int = QUORUM) -> int:
@@ -159,7 +161,7 @@ def test_retired_epoch_certificates_are_accepted_during_the_grace(dep: Deploymen
     v = dep.vault
     old_cert = certificate(dep.domain, _withdrawal(dep, 0), 1, dep.members)
     _rotate(dep, dep.spare)
-    _advance(dep, WEEK - 60)
+    advance_time(dep.w3, WEEK - 60)
     transact(v.functions.redeem(old_cert), dep.bob.address)
     assert v.functions.isRedeemed(dep.alice.address, 0).call() is True
 
@@ -169,7 +171,7 @@ def test_after_the_grace_a_certificate_is_recertified_by_the_new_committee(dep: 
     w = _withdrawal(dep, 0)
     old_cert = certificate(dep.domain, w, 1, dep.members)
     _rotate(dep, dep.spare)
-    _advance(dep, WEEK)
+    advance_time(dep.w3, WEEK)
     accepted_until = v.functions.epochAcceptance(1).call()[1]
     expect_revert(v.functions.redeem(old_cert), dep.bob.address, "EpochExpired", 1, accepted_until)
     # Not stranded: the current committee votes for the same Withdrawal in epoch 2.
@@ -183,7 +185,7 @@ def test_after_the_grace_a_certificate_is_recertified_by_the_new_committee(dep: 
 def test_retired_keys_cannot_sign_new_money_out(dep: Deployment) -> None:
     v = dep.vault
     _rotate(dep, dep.spare)
-    _advance(dep, WEEK)
+    advance_time(dep.w3, WEEK)
     fresh = _withdrawal(dep, 9)
     # As epoch 1 (expired) ...
     expect_revert(

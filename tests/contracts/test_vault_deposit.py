@@ -5,9 +5,11 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 
 from tests.contracts.chain import (
+    TOKEN_TYPES,
     domain,
     events,
     expect_revert,
+    latest_timestamp,
     sign_digest,
     transact,
     typed_digest,
@@ -15,19 +17,6 @@ from tests.contracts.chain import (
 from tests.contracts.conftest import USDF, Deployment
 
 ZERO = "0x" + "00" * 20
-PERMIT_TYPES = {
-    "Permit": [
-        {"name": "owner", "type": "address"},
-        {"name": "spender", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-
-
-def _now(dep: Deployment) -> int:
-    return int(dep.w3.eth.get_block("latest")["timestamp"])
 
 
 def test_deposit_moves_tokens_and_emits_increasing_ids(dep: Deployment) -> None:
@@ -119,7 +108,7 @@ def _permit(
             "nonce": nonce,
             "deadline": deadline,
         },
-        PERMIT_TYPES,
+        {"Permit": TOKEN_TYPES["Permit"]},
     )
     r, s, v = sign_digest(owner, digest)
     return v, r, s
@@ -128,10 +117,10 @@ def _permit(
 def test_deposit_with_permit_in_one_transaction(dep: Deployment) -> None:
     v, usdf, carol = dep.vault, dep.usdf, dep.carol
     transact(usdf.functions.mint(carol.address, 50 * USDF), dep.gov.address)
-    sig_v, r, s = _permit(dep, carol, 20 * USDF, _now(dep) + 3600)
+    sig_v, r, s = _permit(dep, carol, 20 * USDF, latest_timestamp(dep.w3) + 3600)
     receipt = transact(
         v.functions.depositWithPermit(
-            usdf.address, 20 * USDF, carol.address, _now(dep) + 3600, sig_v, r, s
+            usdf.address, 20 * USDF, carol.address, latest_timestamp(dep.w3) + 3600, sig_v, r, s
         ),
         carol.address,
     )
@@ -144,7 +133,7 @@ def test_deposit_with_permit_in_one_transaction(dep: Deployment) -> None:
 def test_deposit_with_expired_or_reused_permit(dep: Deployment) -> None:
     v, usdf, carol = dep.vault, dep.usdf, dep.carol
     transact(usdf.functions.mint(carol.address, 50 * USDF), dep.gov.address)
-    past = _now(dep) - 1
+    past = latest_timestamp(dep.w3) - 1
     sig_v, r, s = _permit(dep, carol, 5 * USDF, past)
     expect_revert(
         v.functions.depositWithPermit(usdf.address, 5 * USDF, carol.address, past, sig_v, r, s),
@@ -152,7 +141,7 @@ def test_deposit_with_expired_or_reused_permit(dep: Deployment) -> None:
         "PermitFailed",
         usdf.address,
     )
-    deadline = _now(dep) + 3600
+    deadline = latest_timestamp(dep.w3) + 3600
     sig_v, r, s = _permit(dep, carol, 5 * USDF, deadline)
     call = v.functions.depositWithPermit(
         usdf.address, 5 * USDF, carol.address, deadline, sig_v, r, s
@@ -166,7 +155,7 @@ def test_front_run_permit_does_not_block_the_deposit(dep: Deployment) -> None:
     """Someone submits the permit first; the deposit still goes through on the allowance."""
     v, usdf, carol = dep.vault, dep.usdf, dep.carol
     transact(usdf.functions.mint(carol.address, 50 * USDF), dep.gov.address)
-    deadline = _now(dep) + 3600
+    deadline = latest_timestamp(dep.w3) + 3600
     sig_v, r, s = _permit(dep, carol, 5 * USDF, deadline)
     transact(
         usdf.functions.permit(carol.address, v.address, 5 * USDF, deadline, sig_v, r, s),

@@ -16,6 +16,8 @@ from tests.contracts.chain import (
     Withdrawal,
     certificate,
     decode_revert,
+    evm_revert,
+    evm_snapshot,
     order_tuple,
     transact,
     vote,
@@ -32,7 +34,7 @@ class VaultMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         d = self.dep
-        self.snapshot = d.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        self.snapshot = evm_snapshot(d.w3)
         self.tokens = [d.usdf, d.far]
         self.start = {t.address: t.functions.balanceOf(d.vault.address).call() for t in self.tokens}
         self.deposited = dict.fromkeys(self.start, 0)
@@ -44,7 +46,7 @@ class VaultMachine(RuleBasedStateMachine):
         self.people = [d.alice, d.bob, d.carol]
 
     def teardown(self) -> None:
-        assert self.dep.w3.provider.make_request("evm_revert", [self.snapshot])["result"] is True  # type: ignore[arg-type]
+        evm_revert(self.dep.w3, self.snapshot)
 
     @initialize()
     def fund_carol(self) -> None:
