@@ -1,0 +1,172 @@
+"""The node's LevelDB store: the :class:`~node.state.view.LedgerView` the state machine
+reads, and :meth:`LedgerStore.commit`, which writes one transition as one atomic batch.
+
+Keys (every record is small; nothing is held in memory but the log's frontier):
+
+    a ‖ account (20)                   account record (node.store.codec)
+    s ‖ account (20) ‖ sequence (8)    digest of the certificate applied there (32)
+    p ‖ account (20) ‖ sequence (8)    a verified certificate waiting for its turn
+    c ‖ digest (32)                    log index (8) ‖ certificate, for every applied order
+    l ‖ index (8)                      the leaf bytes of log entry ``index``
+    n ‖ level (1) ‖ index (8)          the hash of perfect Merkle node (level, index)
+    e ‖ epoch (8)                      committee: quorum (1) ‖ members (20 each)
+    m ‖ "deposit"                      the next deposit id to credit (8)
+    m ‖ "frontier"                     the log's compact range (node.merkle)
+
+Durability: with ``sync=True`` (the default) a batch is on disk when ``commit`` returns,
+so the lock behind a vote survives a power cut, not only a killed process. LevelDB's own
+LOCK file keeps a second process out of the directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plyvel
+
+from node.errors import CorruptRecordError, DataDirLockedError, NodeStoreError
+from node.merkle import CompactRange, consistency_proof, inclusion_proof
+from node.state.records import AccountRecord, Committee
+from node.state.transition import Transition
+from node.store.codec import decode_account, decode_certificate, encode_account, encode_certificate
+from wallet.eip712 import order_digest
+from wallet.merkle import hash_leaf
+from wallet.types import Address, Certificate, Domain, Epoch, Hash32, Sequence
+
+_DEPOSIT_KEY = b"m" + b"deposit"
+_FRONTIER_KEY = b"m" + b"frontier"
+
+
+def _seq_key(prefix: bytes, owner: Address, sequence: int) -> bytes:
+    return prefix + owner + sequence.to_bytes(8, "big")
+
+
+def _node_key(level: int, index: int) -> bytes:
+    return b"n" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
+
+
+class LedgerStore:
+    """One node's ledger on LevelDB. Single writer: only the node's writer task calls
+    :meth:`commit`; reads are safe from anywhere in the same process."""
+
+    def __init__(self, path: Path, domain: Domain, *, sync: bool = True) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = plyvel.DB(str(path), create_if_missing=True)
+        except plyvel.IOError as exc:
+            if "lock" in str(exc).lower():
+                raise DataDirLockedError(
+                    f"the data directory {path} is in use by another node process: "
+                    "stop that node or give this one another --data-dir"
+                ) from exc
+            raise NodeStoreError(f"cannot open the store at {path}: {exc}") from exc
+        self._domain = domain
+        self._sync = sync
+        frontier = self._db.get(_FRONTIER_KEY)
+        self._frontier = CompactRange() if frontier is None else CompactRange.from_bytes(frontier)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------ LedgerView
+
+    def account(self, address: Address) -> AccountRecord:
+        raw = self._db.get(b"a" + address)
+        return AccountRecord() if raw is None else decode_account(raw)
+
+    def applied(self, owner: Address, sequence: Sequence) -> Hash32 | None:
+        raw = self._db.get(_seq_key(b"s", owner, sequence))
+        return None if raw is None else Hash32(raw)
+
+    def pending(self, owner: Address, sequence: Sequence) -> Certificate | None:
+        raw = self._db.get(_seq_key(b"p", owner, sequence))
+        return None if raw is None else decode_certificate(raw)
+
+    def committee(self, epoch: Epoch) -> Committee | None:
+        raw = self._db.get(b"e" + epoch.to_bytes(8, "big"))
+        if raw is None:
+            return None
+        quorum, members = raw[0], raw[1:]
+        if len(members) % 20:
+            raise CorruptRecordError(f"committee record of epoch {epoch} has a partial member")
+        return Committee(
+            epoch, tuple(Address(members[i : i + 20]) for i in range(0, len(members), 20)), quorum
+        )
+
+    def next_deposit_id(self) -> int:
+        raw = self._db.get(_DEPOSIT_KEY)
+        return 1 if raw is None else int.from_bytes(raw, "big")
+
+    def log_size(self) -> int:
+        return self._frontier.size
+
+    # ------------------------------------------------------------ writes
+
+    def put_committee(self, committee: Committee) -> None:
+        """Record an epoch's committee (as read from the Vault)."""
+        value = bytes([committee.quorum]) + b"".join(committee.members)
+        self._db.put(b"e" + committee.epoch.to_bytes(8, "big"), value, sync=self._sync)
+
+    def commit(self, t: Transition) -> None:
+        """Write everything ``t`` changes in one atomic batch (nothing when it is a
+        refusal). The Merkle nodes and the new frontier go in the same batch."""
+        if t.writes_nothing:
+            return
+        frontier = self._frontier.copy()
+        with self._db.write_batch(sync=self._sync) as batch:
+            for address, account in t.accounts.items():
+                batch.put(b"a" + address, encode_account(account))
+            for (owner, sequence), digest in t.applied.items():
+                batch.put(_seq_key(b"s", owner, sequence), digest)
+            for owner, sequence in t.pending_removed:
+                batch.delete(_seq_key(b"p", owner, sequence))
+            for (owner, sequence), certificate in t.pending_added.items():
+                batch.put(_seq_key(b"p", owner, sequence), encode_certificate(certificate))
+            if t.next_deposit_id is not None:
+                batch.put(_DEPOSIT_KEY, t.next_deposit_id.to_bytes(8, "big"))
+            for entry in t.log:
+                index = frontier.size
+                batch.put(b"l" + index.to_bytes(8, "big"), entry.leaf)
+                if entry.certificate is not None:
+                    digest = order_digest(self._domain, entry.certificate.order)
+                    batch.put(
+                        b"c" + digest,
+                        index.to_bytes(8, "big") + encode_certificate(entry.certificate),
+                    )
+                frontier.append(
+                    hash_leaf(entry.leaf),
+                    lambda level, i, h: batch.put(_node_key(level, i), h),
+                )
+            if t.log:
+                batch.put(_FRONTIER_KEY, frontier.to_bytes())
+        self._frontier = frontier
+
+    # ------------------------------------------------------------ the log
+
+    def root(self) -> Hash32:
+        return self._frontier.root()
+
+    def leaf(self, index: int) -> bytes:
+        raw = self._db.get(b"l" + index.to_bytes(8, "big"))
+        if raw is None:
+            raise IndexError(f"no log entry {index}; the log has {self.log_size()}")
+        return bytes(raw)
+
+    def certificate(self, digest: Hash32) -> tuple[int, Certificate] | None:
+        """The log index and the certificate of an applied order, by its digest."""
+        raw = self._db.get(b"c" + digest)
+        if raw is None:
+            return None
+        return int.from_bytes(raw[:8], "big"), decode_certificate(raw[8:])
+
+    def _get_node(self, level: int, index: int) -> Hash32:
+        raw = self._db.get(_node_key(level, index))
+        if raw is None:
+            raise CorruptRecordError(f"Merkle node ({level}, {index}) is missing")
+        return Hash32(raw)
+
+    def inclusion_proof(self, index: int, size: int) -> list[Hash32]:
+        return inclusion_proof(index, size, self._get_node)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[Hash32]:
+        return consistency_proof(size1, size2, self._get_node)
