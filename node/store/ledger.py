@@ -21,6 +21,7 @@ LOCK file keeps a second process out of the directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import plyvel
 
@@ -108,38 +109,44 @@ class LedgerStore:
         self._db.put(b"e" + committee.epoch.to_bytes(8, "big"), value, sync=self._sync)
 
     def commit(self, t: Transition) -> None:
-        """Write everything ``t`` changes in one atomic batch (nothing when it is a
-        refusal). The Merkle nodes and the new frontier go in the same batch."""
-        if t.writes_nothing:
+        """Write everything ``t`` changes in one atomic batch (nothing for a refusal)."""
+        self.commit_all([t])
+
+    def commit_all(self, transitions: list[Transition]) -> None:
+        """Write the records of ``transitions``, applied in this order, in one atomic
+        batch, with the Merkle nodes and the new frontier of the entries they append."""
+        transitions = [t for t in transitions if not t.writes_nothing]
+        if not transitions:
             return
         frontier = self._frontier.copy()
         with self._db.write_batch(sync=self._sync) as batch:
-            for address, account in t.accounts.items():
-                batch.put(b"a" + address, encode_account(account))
-            for (owner, sequence), digest in t.applied.items():
-                batch.put(_seq_key(b"s", owner, sequence), digest)
-            for owner, sequence in t.pending_removed:
-                batch.delete(_seq_key(b"p", owner, sequence))
-            for (owner, sequence), certificate in t.pending_added.items():
-                batch.put(_seq_key(b"p", owner, sequence), encode_certificate(certificate))
-            if t.next_deposit_id is not None:
-                batch.put(_DEPOSIT_KEY, t.next_deposit_id.to_bytes(8, "big"))
-            for entry in t.log:
-                index = frontier.size
-                batch.put(b"l" + index.to_bytes(8, "big"), entry.leaf)
-                if entry.certificate is not None:
-                    digest = order_digest(self._domain, entry.certificate.order)
-                    batch.put(
-                        b"c" + digest,
-                        index.to_bytes(8, "big") + encode_certificate(entry.certificate),
-                    )
-                frontier.append(
-                    hash_leaf(entry.leaf),
-                    lambda level, i, h: batch.put(_node_key(level, i), h),
-                )
-            if t.log:
-                batch.put(_FRONTIER_KEY, frontier.to_bytes())
+            for t in transitions:
+                self._write(batch, t, frontier)
+            batch.put(_FRONTIER_KEY, frontier.to_bytes())
         self._frontier = frontier
+
+    def _write(self, batch: Any, t: Transition, frontier: CompactRange) -> None:
+        for address, account in t.accounts.items():
+            batch.put(b"a" + address, encode_account(account))
+        for (owner, sequence), digest in t.applied.items():
+            batch.put(_seq_key(b"s", owner, sequence), digest)
+        for owner, sequence in t.pending_removed:
+            batch.delete(_seq_key(b"p", owner, sequence))
+        for (owner, sequence), certificate in t.pending_added.items():
+            batch.put(_seq_key(b"p", owner, sequence), encode_certificate(certificate))
+        if t.next_deposit_id is not None:
+            batch.put(_DEPOSIT_KEY, t.next_deposit_id.to_bytes(8, "big"))
+        for entry in t.log:
+            index = frontier.size
+            batch.put(b"l" + index.to_bytes(8, "big"), entry.leaf)
+            if entry.certificate is not None:
+                digest = order_digest(self._domain, entry.certificate.order)
+                batch.put(
+                    b"c" + digest, index.to_bytes(8, "big") + encode_certificate(entry.certificate)
+                )
+            frontier.append(
+                hash_leaf(entry.leaf), lambda level, i, h: batch.put(_node_key(level, i), h)
+            )
 
     # ------------------------------------------------------------ the log
 
