@@ -2,7 +2,13 @@
 
     NodeError
     ├── NodeConfigError        the operator's setup is wrong (fix it, then start again)
-    │   └── DataDirLockedError      another node process holds the data directory
+    │   ├── DataDirLockedError      another node process holds the data directory
+    │   ├── RpcUnreachableError     the chain's JSON-RPC URL does not answer
+    │   ├── WrongChainError         the RPC URL serves another chain than configured
+    │   └── VaultNotFoundError      no Farthing Vault at the configured address
+    ├── ChainReadError         a JSON-RPC read failed or timed out (transient: retry later)
+    │   └── VaultCallError          a Vault view call reverted or returned nothing
+    │       └── UnknownEpochError       the Vault has no committee for that epoch
     └── NodeStoreError         the store is unusable (a bug or a damaged disk; no retry)
         └── CorruptRecordError      a record does not decode
 
@@ -23,6 +29,30 @@ class NodeConfigError(NodeError):
 
 class DataDirLockedError(NodeConfigError):
     """Another process has the LevelDB directory open."""
+
+
+class RpcUnreachableError(NodeConfigError):
+    """The chain's JSON-RPC URL does not answer (or does not speak Ethereum JSON-RPC)."""
+
+
+class WrongChainError(NodeConfigError):
+    """The JSON-RPC URL serves a chain whose id is not the configured one."""
+
+
+class VaultNotFoundError(NodeConfigError):
+    """There is no contract at the configured Vault address, or it is not a Farthing Vault."""
+
+
+class ChainReadError(NodeError):
+    """A JSON-RPC read failed or timed out. Transient: the caller retries later."""
+
+
+class VaultCallError(ChainReadError):
+    """A view call of the Vault reverted or returned no data."""
+
+
+class UnknownEpochError(VaultCallError, LookupError):
+    """The Vault has no committee registered for the epoch asked for."""
 
 
 class NodeStoreError(NodeError):
