@@ -27,6 +27,9 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SECP256K1_HALF_N = SECP256K1_N // 2
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+#: Byte maps for EIP-55: 0x20 for a lower-case hex letter / a hex digit 8-f, else 0.
+_LETTER_BIT = bytes(0x20 if c in b"abcdef" else 0 for c in range(256))
+_HIGH_NIBBLE_BIT = bytes(0x20 if c in b"89abcdef" else 0 for c in range(256))
 
 
 def _hex_body(text: str, size: int) -> str | None:
@@ -75,9 +78,14 @@ def address_hex(address: Address) -> str:
     """
     if not isinstance(address, bytes) or len(address) != 20:
         raise EncodingError("address", f"expected 20 bytes, got {_describe(address)}")
-    body = address.hex()
-    nibbles = keccak256(body.encode("ascii")).hex()
-    return "0x" + "".join(c.upper() if n >= "8" else c for c, n in zip(body, nibbles, strict=False))
+    body = address.hex().encode("ascii")
+    nibbles = keccak256(body).hex().encode("ascii")[:40]
+    # All 40 characters at once (this is on the wire's hot path): bit 0x20 separates a-f
+    # from A-F in ASCII, so flip it where the digit is a letter and the nibble is >= 8.
+    flip = int.from_bytes(body.translate(_LETTER_BIT), "big") & int.from_bytes(
+        nibbles.translate(_HIGH_NIBBLE_BIT), "big"
+    )
+    return "0x" + (int.from_bytes(body, "big") ^ flip).to_bytes(40, "big").decode("ascii")
 
 
 # ---------------------------------------------------------------- hashes

@@ -11,12 +11,17 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     │   Bad input: retrying the same call can never succeed.
     │   Raised at an edge (a peer's message, JSON, the CLI), it is a refusal with a
     │   reason (the node answers 4xx), not a crash.
-    ├── EncodingError (ValueError)     a field cannot be encoded: an address that is not 20
-    │                                  bytes, a hash that is not 32, an integer outside its
-    │                                  uint range, malformed hex, a bad EIP-55 checksum
+    ├── EncodingError (ValueError)     a field cannot be encoded or decoded: an address that
+    │                                  is not 20 bytes, a hash that is not 32, an integer
+    │                                  outside its uint range, malformed hex, a bad EIP-55
+    │                                  checksum; or a malformed wire message (wallet.wire: a
+    │                                  missing or unknown key, a value of the wrong JSON type)
     ├── InvalidSignature (ValueError)  a signature that is malformed (not 65 bytes, v not in
     │                                  {27, 28}, r or s zero or >= n), malleable (high s),
-    │                                  or that recovers to no public key
+    │                                  or that recovers to no public key (in a wire message,
+    │                                  text that is not 0x + 130 hex digits is an
+    │                                  EncodingError of its field; the rest is checked when
+    │                                  the signature is verified)
     └── InvalidKey (ValueError)        a private key that cannot be used: not 32 bytes, zero
                                        or >= n, or not the key of the account that must sign
 
@@ -39,8 +44,9 @@ class WalletError(Exception):
 class EncodingError(WalletError, ValueError):
     """A value cannot be encoded as the protocol field it is meant to be.
 
-    ``field`` names the field (``"amount"``, ``"payer"``, ``"address"``…), so that an API
-    can refuse a request with a precise reason.
+    ``field`` names the field (``"amount"``, ``"payer"``, ``"address"``…; in a wire message,
+    its dotted path: ``"order.amount"``, ``"votes[2].signature"``), so that an API can
+    refuse a request with a precise reason.
     """
 
     def __init__(self, field: str, problem: str) -> None:
