@@ -43,6 +43,7 @@ from devnet.manifest import (
     read_manifest,
     write_manifest,
 )
+from devnet.nodes import start_nodes
 from devnet.ports import check_port_free, free_port, free_ports, http_url
 from devnet.processes import ProcessRecord, is_running, stop_child
 from devnet.rpc import connect
@@ -66,6 +67,7 @@ class DevnetConfig:
     port: int | None = None
     startup_timeout: float = 10.0
     anvil_path: Path | None = None  # None: the one in PROJECT_ROOT/node_modules
+    start_nodes: bool = False  # the CLI starts them; most tests only need the chain
 
     def __post_init__(self) -> None:
         if self.nodes < 1:
@@ -193,11 +195,20 @@ class Devnet:
                 chain_id, anvil.rpc_url, keys, endpoints, deployment, records
             )
             write_manifest(state.manifest_path, manifest)
+            children = [process]
+            if config.start_nodes:
+                nodes = start_nodes(state, manifest)
+                children += [p for p, _ in nodes]
+                records += [r for _, r in nodes]
+                manifest = _build_manifest(
+                    chain_id, anvil.rpc_url, keys, endpoints, deployment, records
+                )
+                write_manifest(state.manifest_path, manifest)
         except BaseException:
             stop_child(process)
             state.clear()
             raise
-        return cls(state, manifest, [process], remove_dir)
+        return cls(state, manifest, children, remove_dir)
 
     @classmethod
     def attach(cls, state_dir: Path) -> Devnet:

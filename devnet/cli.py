@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--state-dir", type=Path, help=state_help)
     up.add_argument(
+        "--no-nodes", action="store_true", help="only the chain: do not start the ledger nodes"
+    )
+    up.add_argument(
         "--foreground",
         action="store_true",
         help="stay attached; Ctrl-C, SIGTERM or SIGHUP brings the devnet down",
@@ -124,6 +127,7 @@ def _up(args: argparse.Namespace) -> int:
         agents=args.agents,
         host=args.host,
         port=args.port or None,
+        start_nodes=not args.no_nodes,
     )
     started = time.monotonic()
     with _termination_unwinds():

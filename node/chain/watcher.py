@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,7 +129,7 @@ class DepositWatcher:
         self._cursor = batch.cursor
         return batch
 
-    async def deposits(self) -> AsyncIterator[ContractReceiveDeposit]:
+    async def deposits(self) -> AsyncGenerator[ContractReceiveDeposit, None]:
         """Final deposits in id order, each once, for as long as the caller iterates."""
         config = self._config
         backoff = config.poll_interval

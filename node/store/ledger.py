@@ -166,6 +166,17 @@ class LedgerStore:
             return None
         return int.from_bytes(raw[:8], "big"), decode_certificate(raw[8:])
 
+    def certificate_at(self, index: int) -> Certificate | None:
+        """The certificate of log entry ``index`` when it is an order (a transfer or a
+        withdrawal: leaf ``0x01``/``0x02`` ‖ digest); None for a deposit."""
+        leaf = self.leaf(index)
+        if len(leaf) != 33 or leaf[0] not in (1, 2):
+            return None
+        found = self.certificate(Hash32(leaf[1:]))
+        if found is None:
+            raise CorruptRecordError(f"log entry {index} names an order with no certificate")
+        return found[1]
+
     def _get_node(self, level: int, index: int) -> Hash32:
         raw = self._db.get(_node_key(level, index))
         if raw is None:

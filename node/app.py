@@ -1,0 +1,120 @@
+"""The node process: start-up checks, then the writer, the API server and the chain
+watcher as tasks of one task group, until a signal stops it.
+
+Start-up refuses, with a message that says which setting to fix: an unreachable RPC URL,
+a wrong chain, an address that is not a Farthing Vault, a key that is not a member of the
+current committee, a data directory held by another node, a busy port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from node.api import NodeServices, make_app
+from node.chain import ChainReader, DepositWatcher, WatcherConfig
+from node.config import NodeConfig
+from node.errors import NodeConfigError, UnknownEpochError
+from node.state import Event, NodeContext
+from node.state.records import Committee
+from node.store import LedgerStore
+from node.writer import Writer
+from wallet.codec import address_hex
+
+log = logging.getLogger("farthing.node")
+
+
+async def _committees(reader: ChainReader, current: int) -> list[Committee]:
+    """The committees of every epoch up to ``current`` (certificates of retired epochs
+    stay valid on the ledger)."""
+    found = []
+    for epoch in range(1, current + 1):
+        with contextlib.suppress(UnknownEpochError):
+            found.append((await reader.committee(epoch)).committee)
+    return found
+
+
+async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Run a node until ``stop`` is set (or the task is cancelled)."""
+    key = config.load_key()
+    me = key.address
+    async with ChainReader(config.rpc_url, config.vault) as reader:
+        info = await reader.check_vault(expected_chain_id=config.chain_id)
+        if info.current_epoch == 0:
+            raise NodeConfigError("the Vault has no committee yet: governance must start epoch 1")
+        current = await reader.committee(info.current_epoch)
+        if me not in current.committee.members:
+            raise NodeConfigError(
+                f"this node's key ({address_hex(me)}) is not a member of the committee of "
+                f"epoch {info.current_epoch}: use a member's key or register this one"
+            )
+        tokens = await reader.registered_tokens(config.deploy_block)
+        committees = await _committees(reader, info.current_epoch)
+
+        store = LedgerStore(config.data_dir, info.domain, sync=config.sync)
+        try:
+            for committee in committees:
+                store.put_committee(committee)
+            context = NodeContext(
+                domain=info.domain,
+                node=me,
+                tokens=frozenset(tokens),
+                current_epoch=info.current_epoch,
+                sign=key.unsafe_sign_digest,
+            )
+            writer = Writer(store, context)
+
+            async def on_events(events: Sequence[Event]) -> None:
+                return None  # peers are wired in by node.peers
+
+            services = NodeServices(writer, store, me, lambda: current.committee, on_events)
+            runner = web.AppRunner(make_app(services), access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, config.host, config.port)
+                try:
+                    await site.start()
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        raise NodeConfigError(
+                            f"port {config.port} on {config.host} is in use: pass another --port"
+                        ) from None
+                    raise
+                log.info(
+                    "node %s serving on http://%s:%d, epoch %d, log size %d",
+                    address_hex(me),
+                    config.host,
+                    config.port,
+                    info.current_epoch,
+                    store.log_size(),
+                )
+                watcher = DepositWatcher(
+                    reader,
+                    store.next_deposit_id(),
+                    config.deploy_block,
+                    WatcherConfig(
+                        confirmations=config.confirmations, poll_interval=config.poll_interval
+                    ),
+                )
+
+                async def follow_deposits() -> None:
+                    async with contextlib.aclosing(watcher.deposits()) as deposits:
+                        async for change in deposits:
+                            await writer.apply(change)
+
+                async with asyncio.TaskGroup() as group:
+                    writer_task = group.create_task(writer.run())
+                    deposits_task = group.create_task(follow_deposits())
+                    await (stop or asyncio.Event()).wait()
+                    deposits_task.cancel()
+                    writer_task.cancel()
+            finally:
+                await runner.cleanup()
+        finally:
+            store.close()
+    log.info("node %s stopped", address_hex(me))
