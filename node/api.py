@@ -36,13 +36,15 @@ from node.writer import Writer
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
 from wallet.errors import EncodingError
-from wallet.types import Address
+from wallet.types import UINT64_MAX, Address
+from wallet.types import Sequence as SequenceNumber
 
 log = logging.getLogger("farthing.node.api")
 
 MAX_BODY = 1 << 20  # bytes
 MAX_BATCH = 256
 MAX_ENTRIES = 1_000
+MAX_CERTIFICATES = 256  # per reply of the two certificate-listing endpoints (peer catch-up)
 
 _CONFLICTS = {
     RefusalCode.CONFLICTING_ORDER,
@@ -243,6 +245,49 @@ async def get_certificate(request: web.Request) -> web.Response:
     )
 
 
+async def get_account_certificates(request: web.Request) -> web.Response:
+    """The applied certificates of an account at sequences ``first``..``last`` (inclusive),
+    stopping before the first sequence this node has not applied (peers fetch what they
+    miss with it)."""
+    store = request.app[SERVICES].store
+    address = parse_address(request.match_info["address"])
+    first, last = _int_query(request, "first"), _int_query(request, "last")
+    if not first <= last <= UINT64_MAX or last - first >= MAX_CERTIFICATES:
+        raise ApiError(
+            416,
+            "bad_range",
+            f"need first <= last <= 2**64 - 1 and at most {MAX_CERTIFICATES} sequences",
+        )
+    certificates: list[wire.CertificateJSON] = []
+    for sequence in range(first, last + 1):
+        digest = store.applied(address, SequenceNumber(sequence))
+        found = None if digest is None else store.certificate(digest)
+        if found is None:
+            break
+        certificates.append(wire.certificate_to_json(found[1]))
+    return web.json_response({"certificates": certificates})
+
+
+async def get_log_certificates(request: web.Request) -> web.Response:
+    """The certificates of the orders among log entries ``start``..``end - 1`` with their
+    log index (deposits are skipped: they come from the chain), for peers catching up."""
+    store = request.app[SERVICES].store
+    start, end = _int_query(request, "start"), _int_query(request, "end")
+    size = store.log_size()
+    if not start <= end <= size or end - start > MAX_CERTIFICATES:
+        raise ApiError(
+            416, "bad_range", f"need start <= end <= {size} and at most {MAX_CERTIFICATES} entries"
+        )
+    certificates: list[dict[str, Any]] = []
+    for index in range(start, end):
+        certificate = store.certificate_at(index)
+        if certificate is not None:
+            certificates.append(
+                {"log_index": index, "certificate": wire.certificate_to_json(certificate)}
+            )
+    return web.json_response({"certificates": certificates, "tree_size": size})
+
+
 def _int_query(request: web.Request, name: str, minimum: int = 0) -> int:
     raw = request.query.get(name)
     if raw is None or not raw.isdigit() or len(raw) > 20:
@@ -322,8 +367,10 @@ def make_app(services: NodeServices) -> web.Application:
     app.router.add_post("/v1/certificates", post_certificate)
     app.router.add_post("/v1/certificates/batch", post_certificates)
     app.router.add_get("/v1/accounts/{address}", get_account)
+    app.router.add_get("/v1/accounts/{address}/certificates", get_account_certificates)
     app.router.add_get("/v1/certificates/{digest}", get_certificate)
     app.router.add_get("/v1/log/entries", get_entries)
+    app.router.add_get("/v1/log/certificates", get_log_certificates)
     app.router.add_get("/v1/log/inclusion", get_inclusion)
     app.router.add_get("/v1/log/consistency", get_consistency)
     app.router.add_get("/v1/log/head", get_head)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 import os
 import signal
 import socket
@@ -156,14 +157,22 @@ def test_cli_up_status_down(
             m.address for m in manifest.committee.members
         ]
         assert [int(a["stable"]) for a in doc["agents"]] == [AGENT_STABLE] * 2
-        assert doc["processes"] == [{"name": "anvil", "pid": pid, "running": True}]
+        assert doc["processes"][0] == {"name": "anvil", "pid": pid, "running": True}
+        nodes = doc["processes"][1:]
+        assert [p["name"] for p in nodes] == [f"node-{i}" for i in range(4)]
+        assert all(p["running"] for p in nodes)
+        for member in manifest.committee.members:  # every node answers its health check
+            with urllib.request.urlopen(f"{member.endpoint}/v1/health", timeout=2) as reply:
+                assert json.loads(reply.read())["status"] == "ok"
 
         # The rest in-process: the same main(), without paying for imports again.
         assert main(["status", "--state-dir", str(state)]) == 0
         table = capsys.readouterr().out
         assert "quorum 3 of 4" in table
         assert "2.50 USD per FAR" in table
-        assert main(["up", "--state-dir", str(state), "--port", str(free_port())]) == 1
+        assert (
+            main(["up", "--no-nodes", "--state-dir", str(state), "--port", str(free_port())]) == 1
+        )
         assert "already running" in capsys.readouterr().err
 
         for output in (up.stdout, up.stderr, status.stdout, status.stderr, table):
@@ -189,7 +198,7 @@ def test_cli_busy_port_starts_nothing(run_cli: RunCli, state_dir: Path) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        up = run_cli("up", "--state-dir", str(state), "--port", str(port))
+        up = run_cli("up", "--no-nodes", "--state-dir", str(state), "--port", str(port))
     assert up.returncode == 1
     assert (
         up.stderr
@@ -204,7 +213,7 @@ def test_cli_busy_port_starts_nothing(run_cli: RunCli, state_dir: Path) -> None:
 def test_foreground_stops_cleanly(how: str, spawn_cli: SpawnCli, state_dir: Path) -> None:
     state = state_dir
     args = ["--state-dir", str(state), "--port", "0", "--agents", "1"]
-    process = spawn_cli("up", "--foreground", *args)
+    process = spawn_cli("up", "--foreground", "--no-nodes", *args)
     assert process.stdout is not None
     for line in process.stdout:
         if "running in the foreground" in line:

@@ -1,0 +1,381 @@
+"""The node's client of its peers: push, fetch_missing and catch_up (see the package
+docstring for the theory of operation)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from node.peers.outbox import Backoff, Outbox
+from node.peers.replies import (
+    BadReply,
+    account_certificates,
+    batch_refusals,
+    log_page,
+    read_json,
+    tree_size,
+)
+from wallet import wire
+from wallet.codec import address_hex
+from wallet.errors import EncodingError
+from wallet.types import Address, Certificate
+
+log = logging.getLogger("farthing.node.peers")
+
+#: What catch-up hands each pulled certificate to (the node: apply it through its writer).
+CertificateFeed = Callable[[Certificate], Awaitable[object]]
+
+PAGE = 256  # certificates per request: the API's limit for batches and listings
+_JSON = {"Content-Type": "application/json"}
+_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, BadReply)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    """Limits and timeouts of a :class:`PeerClient` (seconds, items, bytes)."""
+
+    request_timeout: float = 5.0  # a whole request, reply body included
+    connect_timeout: float = 2.0
+    queue_size: int = 10_000  # certificates waiting per peer; the oldest go first when full
+    max_request_bytes: int = 512 * 1024  # a pushed batch, well below the API's 1 MiB
+    max_reply_bytes: int = 8 * 1024 * 1024
+    max_attempts: int = 6  # tries of one pushed batch before it is dropped
+    backoff_base: float = 0.1
+    backoff_cap: float = 10.0
+    connections: int = 64  # the session's connection pool, all peers together
+    connections_per_peer: int = 4
+    keepalive: float = 30.0
+
+
+class _Outcome(enum.Enum):
+    DONE = enum.auto()  # delivered, or refused for good: do not send it again
+    RETRY = enum.auto()  # the peer is down or overloaded
+
+
+@dataclass(eq=False)
+class _Peer:
+    url: str
+    outbox: Outbox
+    backoff: Backoff
+    log_index: int = 0  # catch-up: the next entry of its log to pull (memory only)
+    pulling: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class PeerClient:
+    """The node's one client of its peers (the other committee members' API URLs).
+
+    Use as ``async with PeerClient(urls, settings) as peers:``. It owns one
+    :class:`aiohttp.ClientSession` (keep-alive, a bounded connection pool) and its
+    tasks: one sender per peer plus whatever :meth:`spawn` is given, run in
+    ``task_group`` when the caller passes one, else in a task group of its own. Leaving
+    the block (or :meth:`aclose`, from the task that entered it) stops them all and
+    closes the session. No method raises because of a peer: failures are logged.
+    """
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        settings: PeerSettings | None = None,
+        *,
+        task_group: asyncio.TaskGroup | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else PeerSettings()
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 (no secrets)
+        s = self.settings
+        self._peers = [
+            _Peer(url.rstrip("/"), Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
+            for url in dict.fromkeys(urls)
+        ]
+        self._given_group = task_group
+        self._own_group: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._state = "new"  # new -> running -> closed
+
+    @property
+    def urls(self) -> list[str]:
+        return [peer.url for peer in self._peers]
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    def queued(self, url: str) -> int:
+        """Certificates waiting to be pushed to ``url``."""
+        return len(self._peer(url).outbox)
+
+    def dropped(self, url: str) -> int:
+        """Certificates dropped for ``url`` because its queue was full."""
+        return self._peer(url).outbox.dropped
+
+    def _peer(self, url: str) -> _Peer:
+        for peer in self._peers:
+            if peer.url == url.rstrip("/"):
+                return peer
+        raise KeyError(url)
+
+    # ------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError("a PeerClient is started once")
+        s = self.settings
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=s.connections,
+                limit_per_host=s.connections_per_peer,
+                keepalive_timeout=s.keepalive,
+            ),
+            timeout=aiohttp.ClientTimeout(total=s.request_timeout, connect=s.connect_timeout),
+        )
+        if self._given_group is None:
+            self._own_group = asyncio.TaskGroup()
+            await self._own_group.__aenter__()
+        self._state = "running"
+        for peer in self._peers:
+            self.spawn(self._sender(peer), name=f"peer-sender {peer.url}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every task this client started and close its session (idempotent).
+        Certificates still queued are dropped: catch-up brings them later."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        if self._own_group is not None:
+            # Our tasks are all done and never fail, so this only retires the group.
+            await self._own_group.__aexit__(None, None, None)
+        if self._session is not None:
+            await self._session.close()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str) -> bool:
+        """Run ``coroutine`` as a task owned by this client: cancelled by :meth:`aclose`,
+        an exception in it logged (it cannot take the node down). False, and the
+        coroutine is closed unrun, when the client is not running."""
+        group = self._given_group if self._given_group is not None else self._own_group
+        if self._state != "running" or group is None:
+            coroutine.close()
+            return False
+        task = group.create_task(_guarded(coroutine, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def _session_or_fail(self) -> aiohttp.ClientSession:
+        if self._session is None or self._state != "running":
+            raise BadReply("the peer client is not running")
+        return self._session
+
+    # ------------------------------------------------------------ push
+
+    def push(self, certificates: Iterable[Certificate]) -> None:
+        """Queue ``certificates`` for every peer and return at once; each peer's sender
+        posts them in batches. Never blocks, never raises because of a peer."""
+        if self._state != "running":
+            return
+        for certificate in certificates:
+            try:
+                text = wire.certificate_to_json(certificate)
+            except EncodingError as exc:  # a certificate we applied always encodes
+                log.error("cannot push a certificate that does not encode: %s", exc)
+                continue
+            item = json.dumps(text, separators=(",", ":")).encode()
+            for peer in self._peers:
+                if not peer.outbox.put(item) and peer.outbox.dropped % 1000 == 1:
+                    log.warning(
+                        "peer %s: outbound queue full (%d); dropped the oldest certificate "
+                        "(%d so far); catch-up will bring them",
+                        peer.url,
+                        peer.outbox.capacity,
+                        peer.outbox.dropped,
+                    )
+
+    async def _sender(self, peer: _Peer) -> None:
+        s = self.settings
+        while True:
+            await peer.outbox.wait()
+            batch = peer.outbox.take(PAGE, s.max_request_bytes)
+            if batch:
+                await self._deliver(peer, batch)
+
+    async def _deliver(self, peer: _Peer, batch: list[bytes]) -> None:
+        body = b'{"certificates":[' + b",".join(batch) + b"]}"
+        for _ in range(self.settings.max_attempts):
+            if peer.backoff.failures:  # the peer is down: wait before trying it again
+                await asyncio.sleep(peer.backoff.delay())
+            if await self._post_batch(peer, body, len(batch)) is _Outcome.DONE:
+                return
+        log.warning(
+            "peer %s: dropped a batch of %d certificates after %d attempts; "
+            "catch-up will bring them",
+            peer.url,
+            len(batch),
+            self.settings.max_attempts,
+        )
+
+    async def _post_batch(self, peer: _Peer, body: bytes, count: int) -> _Outcome:
+        url = peer.url + "/v1/certificates/batch"
+        try:
+            async with self._session_or_fail().post(url, data=body, headers=_JSON) as response:
+                status = response.status
+                if status == 200:
+                    self._up(peer)
+                    try:
+                        refused = batch_refusals(
+                            await read_json(response, self.settings.max_reply_bytes), count
+                        )
+                    except BadReply as exc:
+                        log.warning("peer %s: unreadable reply to a push: %s", peer.url, exc)
+                        return _Outcome.DONE
+                    if refused:
+                        log.warning("peer %s refused pushed certificates: %s", peer.url, refused)
+                    return _Outcome.DONE
+                if 400 <= status < 500 and status not in (408, 429):
+                    self._up(peer)
+                    log.warning("peer %s refused a batch of %d: HTTP %d", peer.url, count, status)
+                    return _Outcome.DONE
+                raise BadReply(f"HTTP {status}")
+        except _NETWORK_ERRORS as exc:
+            self._down(peer, "push", exc)
+            return _Outcome.RETRY
+
+    def _up(self, peer: _Peer) -> None:
+        if peer.backoff.failures:
+            log.info("peer %s answers again", peer.url)
+        peer.backoff.succeeded()
+
+    def _down(self, peer: _Peer, what: str, exc: BaseException) -> None:
+        level = logging.WARNING if peer.backoff.failures == 0 else logging.DEBUG
+        log.log(level, "peer %s: %s failed: %s", peer.url, what, _describe(exc))
+        peer.backoff.failed()
+
+    # ------------------------------------------------------------ pull
+
+    async def _get_json(self, peer: _Peer, path: str, params: dict[str, str]) -> Any:
+        async with self._session_or_fail().get(peer.url + path, params=params) as response:
+            if response.status != 200:
+                raise BadReply(f"HTTP {response.status} for {path}")
+            return await read_json(response, self.settings.max_reply_bytes)
+
+    async def fetch_missing(self, account: Address, first: int, last: int) -> list[Certificate]:
+        """``account``'s certificates at sequences ``first``..``last`` from the peers, asked
+        in random order until they are all found (a peer that has only some of them gives
+        those; the next is asked for the rest). Returns the consecutive run found from
+        ``first``, maybe empty; checking them is for the writer."""
+        found: list[Certificate] = []
+        peers = list(self._peers)
+        self._rng.shuffle(peers)
+        for peer in peers:
+            if first + len(found) > last:
+                break
+            try:
+                while (start := first + len(found)) <= last:
+                    end = min(last, start + PAGE - 1)
+                    reply = await self._get_json(
+                        peer,
+                        f"/v1/accounts/{address_hex(account)}/certificates",
+                        {"first": str(start), "last": str(end)},
+                    )
+                    got = account_certificates(reply, account, start, end)
+                    found.extend(got)
+                    if len(got) < end - start + 1:
+                        break  # this peer has no more: ask the next one
+            except _NETWORK_ERRORS as exc:
+                log.warning("peer %s: fetch for %s failed: %s", peer.url, account.hex(), exc)
+        return found
+
+    async def catch_up(self, feed: CertificateFeed, urls: Iterable[str] | None = None) -> int:
+        """Pull the certificates of every peer's log (or of ``urls``) from where the last
+        pull stopped to its end, handing each to ``feed``; returns how many were fed.
+
+        Where each peer's pull stopped is kept in memory only: after a restart the node
+        pulls every log again from entry 0, which is safe (an applied certificate is a
+        duplicate to the writer, found by its digest without verifying a signature) and
+        costs one pass over the peers' logs.
+        """
+        peers = self._peers if urls is None else [self._peer(url) for url in urls]
+        total = 0
+        for peer in peers:
+            total += await self._catch_up_peer(peer, feed)
+        return total
+
+    async def _catch_up_peer(self, peer: _Peer, feed: CertificateFeed) -> int:
+        fed = 0
+        async with peer.pulling:
+            try:
+                size = tree_size(await self._get_json(peer, "/v1/log/head", {}))
+                if size < peer.log_index:
+                    log.warning(
+                        "peer %s: its log shrank to %d (below %d): pulling again from 0",
+                        peer.url,
+                        size,
+                        peer.log_index,
+                    )
+                    peer.log_index = 0
+                while (start := peer.log_index) < size:
+                    end = min(size, start + PAGE)
+                    reply = await self._get_json(
+                        peer, "/v1/log/certificates", {"start": str(start), "end": str(end)}
+                    )
+                    certificates, size = log_page(reply, start, end, peer.url)
+                    # Fed together so that the writer commits them as one batch.
+                    outcomes = await asyncio.gather(
+                        *(feed(c) for c in certificates), return_exceptions=True
+                    )
+                    errors = [o for o in outcomes if isinstance(o, BaseException)]
+                    if errors:
+                        log.error(
+                            "catch-up from %s: applying entries %d..%d failed (%r); "
+                            "they are pulled again next time",
+                            peer.url,
+                            start,
+                            end - 1,
+                            errors[0],
+                        )
+                        return fed
+                    fed += len(certificates)
+                    peer.log_index = end
+            except _NETWORK_ERRORS as exc:
+                self._down(peer, "catch-up", exc)
+        return fed
+
+    async def catch_up_forever(self, feed: CertificateFeed, interval: float) -> None:
+        """:meth:`catch_up` every ``interval`` seconds (the node :meth:`spawn` s this)."""
+        while True:
+            await self.catch_up(feed)
+            await asyncio.sleep(interval)
+
+
+async def _guarded(coroutine: Coroutine[Any, Any, None], name: str) -> None:
+    try:
+        await coroutine
+    except Exception:
+        log.exception("peer task %s failed", name)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,49 @@
+"""The Vault's ABI shape of a withdrawal certificate (docs/protocol.md 4.3): votes named
+by a bitmap of committee indexes, EIP-2098 compact signatures in index order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wallet.codec import address_hex
+from wallet.errors import EncodingError
+from wallet.types import Address, Certificate, Signature, Withdrawal
+
+#: ``((account, recipient, token, amount, sequence), epoch, signers, [(r, vs), ...])``
+VaultCertificate = tuple[tuple[str, str, str, int, int], int, int, list[tuple[bytes, bytes]]]
+
+
+def compact_signature(signature: Signature) -> tuple[bytes, bytes]:
+    """(r, vs) with vs = (v - 27) << 255 | s, from a 65-byte r ‖ s ‖ v signature."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise EncodingError("signature", "expected 65 bytes r ‖ s ‖ v with v in {27, 28}")
+    vs = int.from_bytes(signature[32:64], "big") | ((signature[64] - 27) << 255)
+    return bytes(signature[:32]), vs.to_bytes(32, "big")
+
+
+def vault_certificate(certificate: Certificate, members: Sequence[Address]) -> VaultCertificate:
+    """The arguments of ``Vault.redeem`` for ``certificate``, a Withdrawal certified by
+    ``members`` (the epoch's committee, in the Vault's order)."""
+    order = certificate.order
+    if not isinstance(order, Withdrawal):
+        raise EncodingError("order", "only a Withdrawal certificate is redeemable on chain")
+    position = {member: i for i, member in enumerate(members)}
+    indexed = []
+    for signer, signature in certificate.votes:
+        if signer not in position:
+            raise EncodingError("votes", f"{address_hex(signer)} is not in the committee")
+        indexed.append((position[signer], signature))
+    indexed.sort()
+    signers = sum(1 << i for i, _ in indexed)
+    return (
+        (
+            address_hex(order.account),
+            address_hex(order.recipient),
+            address_hex(order.token),
+            order.amount,
+            order.sequence,
+        ),
+        certificate.epoch,
+        signers,
+        [compact_signature(signature) for _, signature in indexed],
+    )
