@@ -17,7 +17,7 @@ import aiohttp
 
 from node.peers.outbox import Backoff, Outbox
 from node.peers.replies import (
-    BadReply,
+    BadReplyError,
     account_certificates,
     batch_refusals,
     log_page,
@@ -36,7 +36,7 @@ CertificateFeed = Callable[[Certificate], Awaitable[object]]
 
 PAGE = 256  # certificates per request: the API's limit for batches and listings
 _JSON = {"Content-Type": "application/json"}
-_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, BadReply)
+_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, BadReplyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class PeerClient:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings if settings is not None else PeerSettings()
-        self._rng = rng if rng is not None else random.Random()  # noqa: S311 (no secrets)
+        self._rng = rng if rng is not None else random.Random()
         s = self.settings
         self._peers = [
             _Peer(url.rstrip("/"), Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
@@ -109,6 +109,11 @@ class PeerClient:
     @property
     def running(self) -> bool:
         return self._state == "running"
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` has stopped the tasks and closed the session."""
+        return self._state == "closed" and (self._session is None or self._session.closed)
 
     def queued(self, url: str) -> int:
         """Certificates waiting to be pushed to ``url``."""
@@ -185,7 +190,7 @@ class PeerClient:
 
     def _session_or_fail(self) -> aiohttp.ClientSession:
         if self._session is None or self._state != "running":
-            raise BadReply("the peer client is not running")
+            raise BadReplyError("the peer client is not running")
         return self._session
 
     # ------------------------------------------------------------ push
@@ -246,7 +251,7 @@ class PeerClient:
                         refused = batch_refusals(
                             await read_json(response, self.settings.max_reply_bytes), count
                         )
-                    except BadReply as exc:
+                    except BadReplyError as exc:
                         log.warning("peer %s: unreadable reply to a push: %s", peer.url, exc)
                         return _Outcome.DONE
                     if refused:
@@ -256,7 +261,7 @@ class PeerClient:
                     self._up(peer)
                     log.warning("peer %s refused a batch of %d: HTTP %d", peer.url, count, status)
                     return _Outcome.DONE
-                raise BadReply(f"HTTP {status}")
+                raise BadReplyError(f"HTTP {status}")
         except _NETWORK_ERRORS as exc:
             self._down(peer, "push", exc)
             return _Outcome.RETRY
@@ -276,7 +281,7 @@ class PeerClient:
     async def _get_json(self, peer: _Peer, path: str, params: dict[str, str]) -> Any:
         async with self._session_or_fail().get(peer.url + path, params=params) as response:
             if response.status != 200:
-                raise BadReply(f"HTTP {response.status} for {path}")
+                raise BadReplyError(f"HTTP {response.status} for {path}")
             return await read_json(response, self.settings.max_reply_bytes)
 
     async def fetch_missing(self, account: Address, first: int, last: int) -> list[Certificate]:

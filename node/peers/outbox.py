@@ -68,10 +68,10 @@ class Backoff:
     def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
         self.base, self.cap = base, cap
         self.failures = 0
-        self._rng = rng if rng is not None else random.Random()  # noqa: S311 (jitter only)
+        self._rng = rng if rng is not None else random.Random()
 
     def delay(self) -> float:
-        ceiling = min(self.cap, self.base * 2 ** min(self.failures, 40))
+        ceiling: float = min(self.cap, self.base * 2.0 ** min(self.failures, 40))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     def failed(self) -> None:

@@ -1,6 +1,6 @@
 """Reading peers' replies: size-limited, and checked before anything in them is used.
 
-Every function here raises :class:`BadReply` for a reply that cannot be used; the client
+Every function here raises :class:`BadReplyError` for a reply that cannot be used; the client
 logs it and moves on (a peer's bad answer never reaches the caller as an exception).
 """
 
@@ -20,7 +20,7 @@ from wallet.types import Address, Certificate
 log = logging.getLogger("farthing.node.peers")
 
 
-class BadReply(Exception):
+class BadReplyError(Exception):
     """A peer answered with something unusable (HTTP error, too large, not JSON, wrong
     shape, a certificate that does not decode). The peer's fault; never leaves the
     package."""
@@ -30,27 +30,27 @@ async def read_json(response: aiohttp.ClientResponse, limit: int) -> Any:
     """The JSON body of ``response``, reading at most ``limit`` bytes of it."""
     length = response.content_length
     if length is not None and length > limit:
-        raise BadReply(f"the reply has {length} bytes, more than the limit of {limit}")
+        raise BadReplyError(f"the reply has {length} bytes, more than the limit of {limit}")
     body = bytearray()
     async for chunk in response.content.iter_any():
         body += chunk
         if len(body) > limit:
-            raise BadReply(f"the reply is longer than the limit of {limit} bytes")
+            raise BadReplyError(f"the reply is longer than the limit of {limit} bytes")
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
-        raise BadReply("the reply is not JSON") from None
+        raise BadReplyError("the reply is not JSON") from None
 
 
 def _field(reply: Any, key: str, kind: type) -> Any:
     if not isinstance(reply, dict) or not isinstance(reply.get(key), kind):
-        raise BadReply(f"expected an object with {key!r} ({kind.__name__})")
+        raise BadReplyError(f"expected an object with {key!r} ({kind.__name__})")
     return reply[key]
 
 
 def _uint(value: Any, name: str) -> int:
     if type(value) is not int or value < 0:
-        raise BadReply(f"{name} is not a non-negative integer")
+        raise BadReplyError(f"{name} is not a non-negative integer")
     return value
 
 
@@ -58,7 +58,7 @@ def _certificate(item: Any) -> Certificate:
     try:
         return wire.certificate_from_json(item)
     except EncodingError as exc:
-        raise BadReply(f"a certificate does not decode: {exc}") from None
+        raise BadReplyError(f"a certificate does not decode: {exc}") from None
 
 
 def tree_size(reply: Any) -> int:
@@ -71,13 +71,13 @@ def account_certificates(reply: Any, account: Address, first: int, last: int) ->
     ``account``'s at consecutive sequences from ``first`` (at most up to ``last``)."""
     items = _field(reply, "certificates", list)
     if len(items) > last - first + 1:
-        raise BadReply(f"{len(items)} certificates for {last - first + 1} sequences")
+        raise BadReplyError(f"{len(items)} certificates for {last - first + 1} sequences")
     certificates = []
     for offset, item in enumerate(items):
         certificate = _certificate(item)
         order = certificate.order
         if order.owner != account or order.sequence != first + offset:
-            raise BadReply(f"certificate {offset} is for another account or sequence")
+            raise BadReplyError(f"certificate {offset} is for another account or sequence")
         certificates.append(certificate)
     return certificates
 
@@ -88,17 +88,17 @@ def log_page(reply: Any, start: int, end: int, peer: str) -> tuple[list[Certific
     items = _field(reply, "certificates", list)
     size = _uint(_field(reply, "tree_size", int), "tree_size")
     if size < end or len(items) > end - start:
-        raise BadReply(f"a page of {len(items)} entries for [{start}, {end}) of {size}")
+        raise BadReplyError(f"a page of {len(items)} entries for [{start}, {end}) of {size}")
     certificates: list[Certificate] = []
     previous = start - 1
     for item in items:
         index = _uint(_field(item, "log_index", int), "log_index")
         if not previous < index < end:
-            raise BadReply(f"log index {index} is out of order or outside [{start}, {end})")
+            raise BadReplyError(f"log index {index} is out of order or outside [{start}, {end})")
         previous = index
         try:
             certificates.append(_certificate(_field(item, "certificate", dict)))
-        except BadReply as exc:
+        except BadReplyError as exc:
             log.warning("peer %s: skipping log entry %d: %s", peer, index, exc)
     return certificates, size
 
@@ -108,7 +108,7 @@ def batch_refusals(reply: Any, count: int) -> Counter[str]:
     ``pending`` are successes, not refusals)."""
     results = _field(reply, "results", list)
     if len(results) != count:
-        raise BadReply(f"{len(results)} results for a batch of {count}")
+        raise BadReplyError(f"{len(results)} results for a batch of {count}")
     codes: Counter[str] = Counter()
     for result in results:
         error = result.get("error") if isinstance(result, dict) else None

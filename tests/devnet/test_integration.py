@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import os
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

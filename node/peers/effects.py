@@ -1,0 +1,99 @@
+"""The node's events, performed: certificates to push, missing certificates to fetch.
+
+:func:`make_event_sink` gives the ``on_events`` of :class:`~node.api.NodeServices`. It
+runs on the API's request path, so it only queues work: pushes go to the peers'
+outboxes, fetches become tasks owned by the :class:`~node.peers.client.PeerClient`; it
+never awaits the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from node.peers.client import CertificateFeed, PeerClient
+from node.state import Event, ReceiveCertificate, RequestMissingCertificates, SendCertificateToPeers
+from node.writer import Writer
+from wallet.types import Address, Certificate
+
+log = logging.getLogger("farthing.node.peers")
+
+#: The API's ``on_events`` (node.api.EventSink).
+EventSink = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class Effects:
+    """Performs the events of the writer's transitions through a :class:`PeerClient`.
+
+    A certificate fetched or pulled from a peer goes through the writer like any other;
+    the events of that transition are performed too (an applied certificate is pushed on,
+    as docs/protocol.md 1a says; one still ahead asks for what it misses).
+    """
+
+    def __init__(
+        self,
+        peers: PeerClient,
+        writer: Writer,
+        *,
+        fetch_attempts: int = 3,
+        retry_delay: float = 0.5,
+        concurrent_fetches: int = 8,
+    ) -> None:
+        self.peers, self.writer = peers, writer
+        self.fetch_attempts, self.retry_delay = fetch_attempts, retry_delay
+        self._fetch_slots = asyncio.Semaphore(concurrent_fetches)
+        self._fetching: dict[Address, int] = {}  # account -> last sequence being fetched
+
+    async def on_events(self, events: Sequence[Event]) -> None:
+        certificates = [e.certificate for e in events if isinstance(e, SendCertificateToPeers)]
+        if certificates:
+            self.peers.push(certificates)
+        for event in events:
+            if isinstance(event, RequestMissingCertificates):
+                self._request(event)
+
+    async def feed(self, certificate: Certificate) -> None:
+        """Apply a certificate from a peer, then perform the events of that."""
+        t = await self.writer.apply(ReceiveCertificate(certificate))
+        await self.on_events(t.events)
+
+    def _request(self, event: RequestMissingCertificates) -> None:
+        account, last = event.account, event.last
+        if self._fetching.get(account, -1) >= last:
+            return  # a running fetch already covers these sequences
+        self._fetching[account] = last
+        self.peers.spawn(self._fetch(account, last), name=f"fetch {account.hex()} ..{last}")
+
+    async def _fetch(self, account: Address, last: int) -> None:
+        try:
+            async with self._fetch_slots:
+                for attempt in range(self.fetch_attempts):
+                    first = self.writer.store.account(account).next_sequence
+                    if first > last:
+                        return
+                    if attempt:
+                        await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
+                    certificates = await self.peers.fetch_missing(account, first, last)
+                    await asyncio.gather(*(self.feed(c) for c in certificates))
+                if self.writer.store.account(account).next_sequence <= last:
+                    log.warning(
+                        "no peer gave the certificates of %s up to sequence %d; "
+                        "catch-up or a later push will bring them",
+                        account.hex(),
+                        last,
+                    )
+        finally:
+            if self._fetching.get(account) == last:
+                del self._fetching[account]
+
+
+def make_event_sink(peers: PeerClient, writer: Writer) -> EventSink:
+    """The ``on_events`` for :class:`~node.api.NodeServices`."""
+    return Effects(peers, writer).on_events
+
+
+def make_certificate_feed(peers: PeerClient, writer: Writer) -> CertificateFeed:
+    """What :meth:`PeerClient.catch_up` hands pulled certificates to: the writer, with the
+    events of each transition performed as :func:`make_event_sink`'s are."""
+    return Effects(peers, writer).feed
