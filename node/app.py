@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -20,13 +19,17 @@ from node.api import NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig
 from node.config import NodeConfig
 from node.errors import NodeConfigError, UnknownEpochError
-from node.state import Event, NodeContext
+from node.peers import Effects, PeerClient, PeerSettings
+from node.state import NodeContext
 from node.state.records import Committee
 from node.store import LedgerStore
 from node.writer import Writer
 from wallet.codec import address_hex
 
 log = logging.getLogger("farthing.node")
+
+#: Seconds between pulls of every peer's log (heals what pushes missed).
+CATCH_UP_INTERVAL = 2.0
 
 
 async def _committees(reader: ChainReader, current: int) -> list[Committee]:
@@ -37,6 +40,18 @@ async def _committees(reader: ChainReader, current: int) -> list[Committee]:
         with contextlib.suppress(UnknownEpochError):
             found.append((await reader.committee(epoch)).committee)
     return found
+
+
+async def _serve(runner: web.AppRunner, config: NodeConfig) -> None:
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise NodeConfigError(
+                f"port {config.port} on {config.host} is in use: pass another --port"
+            ) from None
+        raise
 
 
 async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> None:
@@ -68,53 +83,56 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                 sign=key.unsafe_sign_digest,
             )
             writer = Writer(store, context)
-
-            async def on_events(events: Sequence[Event]) -> None:
-                return None  # peers are wired in by node.peers
-
-            services = NodeServices(writer, store, me, lambda: current.committee, on_events)
-            runner = web.AppRunner(make_app(services), access_log=None)
-            await runner.setup()
-            try:
-                site = web.TCPSite(runner, config.host, config.port)
+            peer_urls = (
+                list(config.peers)
+                if config.peers is not None
+                else [current.endpoint_of(m) for m in current.committee.members if m != me]
+            )
+            async with PeerClient(peer_urls, PeerSettings()) as peers:
+                effects = Effects(peers, writer)
+                services = NodeServices(
+                    writer, store, me, lambda: current.committee, effects.on_events
+                )
+                runner = web.AppRunner(make_app(services), access_log=None)
+                await runner.setup()
                 try:
-                    await site.start()
-                except OSError as exc:
-                    if exc.errno == errno.EADDRINUSE:
-                        raise NodeConfigError(
-                            f"port {config.port} on {config.host} is in use: pass another --port"
-                        ) from None
-                    raise
-                log.info(
-                    "node %s serving on http://%s:%d, epoch %d, log size %d",
-                    address_hex(me),
-                    config.host,
-                    config.port,
-                    info.current_epoch,
-                    store.log_size(),
-                )
-                watcher = DepositWatcher(
-                    reader,
-                    store.next_deposit_id(),
-                    config.deploy_block,
-                    WatcherConfig(
-                        confirmations=config.confirmations, poll_interval=config.poll_interval
-                    ),
-                )
+                    await _serve(runner, config)
+                    log.info(
+                        "node %s serving on http://%s:%d, epoch %d, log size %d, %d peers",
+                        address_hex(me),
+                        config.host,
+                        config.port,
+                        info.current_epoch,
+                        store.log_size(),
+                        len(peer_urls),
+                    )
+                    watcher = DepositWatcher(
+                        reader,
+                        store.next_deposit_id(),
+                        config.deploy_block,
+                        WatcherConfig(
+                            confirmations=config.confirmations,
+                            poll_interval=config.poll_interval,
+                        ),
+                    )
 
-                async def follow_deposits() -> None:
-                    async with contextlib.aclosing(watcher.deposits()) as deposits:
-                        async for change in deposits:
-                            await writer.apply(change)
+                    async def follow_deposits() -> None:
+                        async with contextlib.aclosing(watcher.deposits()) as deposits:
+                            async for change in deposits:
+                                await effects.on_events((await writer.apply(change)).events)
 
-                async with asyncio.TaskGroup() as group:
-                    writer_task = group.create_task(writer.run())
-                    deposits_task = group.create_task(follow_deposits())
-                    await (stop or asyncio.Event()).wait()
-                    deposits_task.cancel()
-                    writer_task.cancel()
-            finally:
-                await runner.cleanup()
+                    async with asyncio.TaskGroup() as group:
+                        writer_task = group.create_task(writer.run())
+                        deposits_task = group.create_task(follow_deposits())
+                        peers.spawn(
+                            peers.catch_up_forever(effects.feed, interval=CATCH_UP_INTERVAL),
+                            name="catch-up",
+                        )
+                        await (stop or asyncio.Event()).wait()
+                        deposits_task.cancel()
+                        writer_task.cancel()
+                finally:
+                    await runner.cleanup()
         finally:
             store.close()
     log.info("node %s stopped", address_hex(me))

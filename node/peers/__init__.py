@@ -40,10 +40,18 @@ and its tasks (in an :class:`asyncio.TaskGroup`; ``aclose`` stops them).
   Those positions live in memory only: after a restart the node pulls from entry 0
   again, which is safe because the writer recognises an applied certificate by its digest
   (a duplicate, no signature checked).
+
+Wiring, in the node's process::
+
+    async with PeerClient(peer_urls, PeerSettings(request_timeout=5.0)) as peers:
+        effects = Effects(peers, writer)
+        services = NodeServices(writer, store, address, committee, effects.on_events)
+        peers.spawn(peers.catch_up_forever(effects.feed, interval=10.0), name="catch-up")
+        ...  # serve the API until asked to stop
 """
 
 from node.peers.client import CertificateFeed, PeerClient, PeerSettings
-from node.peers.effects import Effects, EventSink, make_certificate_feed, make_event_sink
+from node.peers.effects import Effects, EventSink, make_event_sink
 
 __all__ = [
     "CertificateFeed",
@@ -51,6 +59,5 @@ __all__ = [
     "EventSink",
     "PeerClient",
     "PeerSettings",
-    "make_certificate_feed",
     "make_event_sink",
 ]

@@ -67,6 +67,7 @@ class _Peer:
     outbox: Outbox
     backoff: Backoff
     log_index: int = 0  # catch-up: the next entry of its log to pull (memory only)
+    sending: int = 0  # certificates in the batch being delivered (tried or backing off)
     pulling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -79,6 +80,12 @@ class PeerClient:
     ``task_group`` when the caller passes one, else in a task group of its own. Leaving
     the block (or :meth:`aclose`, from the task that entered it) stops them all and
     closes the session. No method raises because of a peer: failures are logged.
+
+    Each peer's outbound queue holds ``settings.queue_size`` certificates; when it is full
+    the oldest is dropped (logged, counted by :meth:`dropped`), and a batch still
+    undelivered after ``settings.max_attempts`` tries is dropped too. The peer heals
+    from both by fetching the gap when a later certificate arrives ahead of its
+    sequence, and by catch-up (see :mod:`node.peers`).
     """
 
     def __init__(
@@ -93,8 +100,8 @@ class PeerClient:
         self._rng = rng if rng is not None else random.Random()
         s = self.settings
         self._peers = [
-            _Peer(url.rstrip("/"), Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
-            for url in dict.fromkeys(urls)
+            _Peer(url, Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
+            for url in dict.fromkeys(url.rstrip("/") for url in urls)
         ]
         self._given_group = task_group
         self._own_group: asyncio.TaskGroup | None = None
@@ -116,8 +123,9 @@ class PeerClient:
         return self._state == "closed" and (self._session is None or self._session.closed)
 
     def queued(self, url: str) -> int:
-        """Certificates waiting to be pushed to ``url``."""
-        return len(self._peer(url).outbox)
+        """Certificates not yet delivered to ``url``: queued, or in the batch being sent."""
+        peer = self._peer(url)
+        return len(peer.outbox) + peer.sending
 
     def dropped(self, url: str) -> int:
         """Certificates dropped for ``url`` because its queue was full."""
@@ -165,15 +173,17 @@ class PeerClient:
         if self._state == "closed":
             return
         self._state = "closed"
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        if self._own_group is not None:
-            # Our tasks are all done and never fail, so this only retires the group.
-            await self._own_group.__aexit__(None, None, None)
-        if self._session is not None:
-            await self._session.close()
+        try:
+            for task in self._tasks:
+                task.cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks)
+            if self._own_group is not None:
+                # Our tasks are all done and never fail, so this only retires the group.
+                await self._own_group.__aexit__(None, None, None)
+        finally:
+            if self._session is not None:
+                await self._session.close()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str) -> bool:
         """Run ``coroutine`` as a task owned by this client: cancelled by :meth:`aclose`,
@@ -183,9 +193,15 @@ class PeerClient:
         if self._state != "running" or group is None:
             coroutine.close()
             return False
-        task = group.create_task(_guarded(coroutine, name), name=name)
+        try:
+            task = group.create_task(_guarded(coroutine, name), name=name)
+        except RuntimeError:  # the caller's task group is already shutting down
+            coroutine.close()
+            return False
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A task cancelled before its first step never starts ``coroutine``: close it.
+        task.add_done_callback(lambda _: coroutine.close())
         return True
 
     def _session_or_fail(self) -> aiohttp.ClientSession:
@@ -222,8 +238,11 @@ class PeerClient:
         while True:
             await peer.outbox.wait()
             batch = peer.outbox.take(PAGE, s.max_request_bytes)
-            if batch:
+            peer.sending = len(batch)
+            try:
                 await self._deliver(peer, batch)
+            finally:
+                peer.sending = 0
 
     async def _deliver(self, peer: _Peer, batch: list[bytes]) -> None:
         body = b'{"certificates":[' + b",".join(batch) + b"]}"
@@ -308,7 +327,9 @@ class PeerClient:
                     if len(got) < end - start + 1:
                         break  # this peer has no more: ask the next one
             except _NETWORK_ERRORS as exc:
-                log.warning("peer %s: fetch for %s failed: %s", peer.url, account.hex(), exc)
+                log.warning(
+                    "peer %s: fetch for 0x%s failed: %s", peer.url, account.hex(), _describe(exc)
+                )
         return found
 
     async def catch_up(self, feed: CertificateFeed, urls: Iterable[str] | None = None) -> int:
@@ -363,7 +384,7 @@ class PeerClient:
                     fed += len(certificates)
                     peer.log_index = end
             except _NETWORK_ERRORS as exc:
-                self._down(peer, "catch-up", exc)
+                log.warning("peer %s: catch-up stopped: %s", peer.url, _describe(exc))
         return fed
 
     async def catch_up_forever(self, feed: CertificateFeed, interval: float) -> None:

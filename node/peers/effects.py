@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from node.peers.client import CertificateFeed, PeerClient
+from node.peers.client import PeerClient
 from node.state import Event, ReceiveCertificate, RequestMissingCertificates, SendCertificateToPeers
 from node.writer import Writer
 from wallet.types import Address, Certificate
@@ -89,11 +89,7 @@ class Effects:
 
 
 def make_event_sink(peers: PeerClient, writer: Writer) -> EventSink:
-    """The ``on_events`` for :class:`~node.api.NodeServices`."""
+    """The ``on_events`` for :class:`~node.api.NodeServices`. (A node that also catches up
+    builds one :class:`Effects` and uses its ``on_events`` and ``feed``, so that fetches
+    started from either are not duplicated.)"""
     return Effects(peers, writer).on_events
-
-
-def make_certificate_feed(peers: PeerClient, writer: Writer) -> CertificateFeed:
-    """What :meth:`PeerClient.catch_up` hands pulled certificates to: the writer, with the
-    events of each transition performed as :func:`make_event_sink`'s are."""
-    return Effects(peers, writer).feed

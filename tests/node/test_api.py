@@ -206,3 +206,32 @@ async def test_no_input_makes_the_node_fail(api: Running, body: Any, path: str) 
     )
     assert response.status < 500
     assert "code" in await response.json() or response.status == 200
+
+
+@pytest.mark.asyncio
+async def test_certificates_of_an_account_and_of_the_log(api: Running) -> None:
+    certificates = [certify(transfer(ALICE, BOB, 1, s)) for s in range(3)]
+    for certificate in certificates:
+        await post(api, "/v1/certificates", wire.certificate_to_json(certificate))
+    await api.writer.apply(ContractReceiveDeposit(2, BOB.address, USDF, Amount(5)))
+    alice = address_hex(ALICE.address).lower()
+
+    status, body = await get(api, f"/v1/accounts/{alice}/certificates?first=1&last=9")
+    assert status == 200  # stops at sequence 3, the first not applied
+    assert [wire.certificate_from_json(c) for c in body["certificates"]] == certificates[1:]
+    status, body = await get(api, f"/v1/accounts/{alice}/certificates?first=5&last=5")
+    assert (status, body) == (200, {"certificates": []})
+    for query in ("first=2&last=1", "first=0&last=256", f"first={2**64}&last={2**64}"):
+        assert (await get(api, f"/v1/accounts/{alice}/certificates?{query}"))[0] == 416
+    assert (await get(api, f"/v1/accounts/{alice}/certificates?first=0"))[0] == 400
+
+    # The log: deposit 0, the three orders 1..3, deposit 4.
+    status, body = await get(api, "/v1/log/certificates?start=0&end=5")
+    assert status == 200 and body["tree_size"] == 5
+    assert [e["log_index"] for e in body["certificates"]] == [1, 2, 3]
+    assert [wire.certificate_from_json(e["certificate"]) for e in body["certificates"]] == (
+        certificates
+    )
+    assert (await get(api, "/v1/log/certificates?start=4&end=5"))[1]["certificates"] == []
+    for query in ("start=0&end=6", "start=3&end=2"):
+        assert (await get(api, f"/v1/log/certificates?{query}"))[0] == 416

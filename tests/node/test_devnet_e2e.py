@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +18,9 @@ from web3 import Web3
 
 from contracts import load_artifact
 from devnet import Devnet, DevnetConfig
+from devnet.anvil import PROJECT_ROOT
 from devnet.manifest import Manifest
+from devnet.nodes import node_command
 from wallet import wire
 from wallet.codec import address_hex, parse_address
 from wallet.signing import PrivateKey, sign_order
@@ -123,10 +126,26 @@ def test_deposit_pay_withdraw_redeem_and_a_node_down(devnet: Devnet) -> None:
     wait_for(lambda: not _alive(nodes[3]))
     again = Transfer(me, parse_address(payee.address), token, Amount(1 * USDF), Sequence(2))
     certificate = certify(m, key, again, nodes)
-    for endpoint in nodes[:3]:
-        assert call(f"{endpoint}/v1/certificates", wire.certificate_to_json(certificate))[0] == 200
-    assert {balance(e, payee.address, usdf.address) for e in nodes[:3]} == {8 * USDF}
-    assert address_hex(me) == account.address
+    # Sent to one node only: the node pushes it to its peers.
+    assert call(f"{nodes[0]}/v1/certificates", wire.certificate_to_json(certificate))[0] == 200
+    wait_for(lambda: {balance(e, payee.address, usdf.address) for e in nodes[:3]} == {8 * USDF})
+
+    # The stopped node comes back from its own store and catches up from its peers.
+    home = devnet.state_dir / "node-3"
+    command = node_command(m, 3, home / "key", home / "data")
+    with open(devnet.state_dir / "node-3-restart.log", "wb") as log:
+        restarted = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: _alive(nodes[3]), timeout=30)
+        wait_for(lambda: balance(nodes[3], payee.address, usdf.address) == 8 * USDF, timeout=15)
+        heads = {json.dumps(call(f"{e}/v1/log/head")[1]) for e in nodes}
+        assert len(heads) == 1, heads
+        assert address_hex(me) == account.address
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=10)
 
 
 def _alive(endpoint: str) -> bool:
