@@ -1,0 +1,139 @@
+"""Confirmed payments per second through a 4-node devnet (real processes, HTTP, LevelDB).
+
+    .venv/bin/python scripts/bench_payments.py [--accounts 100] [--rounds 10]
+
+A devnet comes up with its 4 nodes; one agent deposits USDF on chain and funds
+``accounts`` ledger accounts (fresh keys). Then, each round, every account pays the next
+one: the driver sends all orders of the round to the 4 nodes in one batch request each,
+forms a certificate from the first 3 votes of each order, and sends the certificates to
+the 4 nodes in one batch each. A payment counts when a quorum of nodes answered
+"applied". Prints payments per second and the median round time; the devnet goes down
+at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+import aiohttp
+from web3 import Web3
+
+from contracts import load_artifact
+from devnet import Devnet, DevnetConfig
+from wallet import wire
+from wallet.codec import parse_address
+from wallet.signing import PrivateKey, sign_order
+from wallet.types import Amount, Certificate, Domain, Sequence, SignedOrder, Transfer
+
+USDF = 10**6
+
+
+async def batch(session: aiohttp.ClientSession, url: str, key: str, items: list[Any]) -> list[Any]:
+    async with session.post(url, json={key: items}) as reply:
+        reply.raise_for_status()
+        return list((await reply.json())["results"])
+
+
+async def run_round(
+    session: aiohttp.ClientSession, nodes: list[str], signed: list[SignedOrder], quorum: int
+) -> int:
+    orders = [wire.signed_order_to_json(s) for s in signed]
+    replies = await asyncio.gather(
+        *(batch(session, f"{n}/v1/orders/batch", "orders", orders) for n in nodes)
+    )
+    certificates = []
+    for i, s in enumerate(signed):
+        votes = [wire.vote_from_json(r[i]["vote"]) for r in replies if "vote" in r[i]][:quorum]
+        if len(votes) == quorum:
+            certificates.append(
+                Certificate(
+                    s, votes[0].epoch, tuple(sorted((v.signer, v.signature) for v in votes))
+                )
+            )
+    bodies = [wire.certificate_to_json(c) for c in certificates]
+    if not bodies:
+        return 0
+    results = await asyncio.gather(
+        *(batch(session, f"{n}/v1/certificates/batch", "certificates", bodies) for n in nodes)
+    )
+    return sum(
+        sum(r[i].get("status") in ("applied", "duplicate") for r in results) >= quorum
+        for i in range(len(bodies))
+    )
+
+
+async def main_async(devnet: Devnet, accounts: int, rounds: int) -> None:
+    m = devnet.manifest
+    nodes = [member.endpoint for member in m.committee.members]
+    quorum = m.committee.quorum
+    domain = Domain(m.chain_id, parse_address(m.contracts.vault))
+    token = parse_address(m.contracts.stable)
+
+    w3 = Web3(Web3.HTTPProvider(m.rpc_url))
+    agent = w3.eth.account.from_key(m.agents[0].private_key)
+    usdf = w3.eth.contract(address=m.contracts.stable, abi=load_artifact("FarthingUSD").abi)
+    vault = w3.eth.contract(address=m.contracts.vault, abi=load_artifact("Vault").abi)
+    for fn in (
+        usdf.functions.approve(vault.address, 10**15),
+        vault.functions.deposit(usdf.address, 5_000 * USDF, agent.address),
+    ):
+        tx = fn.build_transaction(
+            {"from": agent.address, "nonce": w3.eth.get_transaction_count(agent.address)}
+        )
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(agent.sign_transaction(tx).raw_transaction)
+        )
+
+    funder = PrivateKey.from_hex(m.agents[0].private_key)
+    keys = [PrivateKey.generate() for _ in range(accounts)]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        for node in nodes:  # wait until every node credited the deposit
+            while True:
+                async with session.get(f"{node}/v1/accounts/{agent.address}") as reply:
+                    if (await reply.json())["balances"]:
+                        break
+                await asyncio.sleep(0.1)
+        # Funding: the funder pays every account once (sequential: one owner).
+        for i, key in enumerate(keys):
+            order = Transfer(funder.address, key.address, token, Amount(10 * USDF), Sequence(i))
+            assert await run_round(session, nodes, [sign_order(funder, domain, order)], quorum) == 1
+
+        times, confirmed = [], 0
+        started = time.perf_counter()
+        for r in range(rounds):
+            signed = [
+                sign_order(
+                    k,
+                    domain,
+                    Transfer(
+                        k.address, keys[(i + 1) % accounts].address, token, Amount(1), Sequence(r)
+                    ),
+                )
+                for i, k in enumerate(keys)
+            ]
+            t0 = time.perf_counter()
+            confirmed += await run_round(session, nodes, signed, quorum)
+            times.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - started
+    print(
+        f"{confirmed} confirmed payments in {elapsed:.2f} s: {confirmed / elapsed:.0f} payments/s "
+        f"(rounds of {accounts}, median round {statistics.median(times) * 1000:.0f} ms, "
+        f"client signing included)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    with Devnet.up(DevnetConfig(start_nodes=True, agents=1)) as devnet:
+        asyncio.run(main_async(devnet, args.accounts, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
