@@ -5,7 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from node.state import Committee, MemoryLedger, NodeContext, Transition, transition
+from node.state import (
+    Committee,
+    ContractReceiveDeposit,
+    EventRefused,
+    MemoryLedger,
+    NodeContext,
+    Transition,
+    transition,
+)
 from node.state.changes import StateChange
 from wallet.eip712 import order_digest
 from wallet.signing import PrivateKey, sign_order, sign_vote
@@ -95,3 +103,19 @@ class Node:
 
 def order_of(signed: SignedOrder) -> Order:
     return signed.order
+
+
+def funded(amount: int = 100) -> Node:
+    """A node on which ALICE has deposited ``amount`` USDF (deposit id 1)."""
+    node = Node()
+    node.step(ContractReceiveDeposit(1, ALICE.address, USDF, Amount(amount)))
+    return node
+
+
+def only_refusal(node: Node, change: StateChange) -> EventRefused:
+    """Steps ``change``, asserting it is refused and writes nothing; returns the refusal."""
+    t = node.step(change)
+    assert t.writes_nothing
+    (event,) = t.events
+    assert isinstance(event, EventRefused)
+    return event

@@ -26,7 +26,9 @@ from tests.node.factories import (
     USDF,
     Node,
     certify,
+    funded,
     key,
+    only_refusal,
     transfer,
     withdrawal,
 )
@@ -34,18 +36,8 @@ from wallet.eip712 import order_digest
 from wallet.types import Amount, Epoch, Signature
 
 
-def funded(amount: int = 100) -> Node:
-    node = Node()
-    node.step(ContractReceiveDeposit(1, ALICE.address, USDF, Amount(amount)))
-    return node
-
-
-def refused(node: Node, certificate: object) -> EventRefused:
-    t = node.step(ReceiveCertificate(certificate))  # type: ignore[arg-type]
-    assert t.writes_nothing
-    (event,) = t.events
-    assert isinstance(event, EventRefused)
-    return event
+def refused(node: Node, item: object) -> EventRefused:
+    return only_refusal(node, ReceiveCertificate(item))  # type: ignore[arg-type]
 
 
 def test_certificate_moves_the_money_and_logs_it() -> None:

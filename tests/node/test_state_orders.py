@@ -8,7 +8,6 @@ import pytest
 
 from node.state import (
     ActionSubmitOrder,
-    ContractReceiveDeposit,
     EventRefused,
     RefusalCode,
     SendVote,
@@ -22,6 +21,8 @@ from tests.node.factories import (
     FAR,
     USDF,
     Node,
+    funded,
+    only_refusal,
     transfer,
     withdrawal,
 )
@@ -30,18 +31,8 @@ from wallet.signing import recover, sign_order
 from wallet.types import Address, Amount, Signature, Withdrawal
 
 
-def funded(amount: int = 100) -> Node:
-    node = Node()
-    node.step(ContractReceiveDeposit(1, ALICE.address, USDF, Amount(amount)))
-    return node
-
-
-def refusal(node: Node, signed: object) -> EventRefused:
-    t = node.step(ActionSubmitOrder(signed))  # type: ignore[arg-type]
-    assert t.writes_nothing
-    (event,) = t.events
-    assert isinstance(event, EventRefused)
-    return event
+def refusal(node: Node, item: object) -> EventRefused:
+    return only_refusal(node, ActionSubmitOrder(item))  # type: ignore[arg-type]
 
 
 def test_vote_signs_the_order_and_locks_the_sequence() -> None:
