@@ -36,7 +36,7 @@ from node.writer import Writer
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
 from wallet.errors import EncodingError
-from wallet.types import UINT64_MAX, Address
+from wallet.types import UINT64_MAX, Address, Checkpoint, Signature
 from wallet.types import Sequence as SequenceNumber
 
 log = logging.getLogger("farthing.node.api")
@@ -66,6 +66,7 @@ class NodeServices:
     node_address: Address
     committee: Callable[[], Committee]
     on_events: EventSink
+    latest_checkpoint: Callable[[], tuple[Checkpoint, Signature] | None] = lambda: None
 
 
 SERVICES = web.AppKey("services", NodeServices)
@@ -337,6 +338,13 @@ async def get_head(request: web.Request) -> web.Response:
     return web.json_response({"tree_size": store.log_size(), "root": hash_hex(store.root())})
 
 
+async def get_checkpoint(request: web.Request) -> web.Response:
+    latest = request.app[SERVICES].latest_checkpoint()
+    if latest is None:
+        raise ApiError(404, "not_found", "no checkpoint yet: the log is empty")
+    return web.json_response(wire.signed_checkpoint_to_json(*latest))
+
+
 async def get_committee(request: web.Request) -> web.Response:
     committee = request.app[SERVICES].committee()
     return web.json_response(
@@ -374,6 +382,7 @@ def make_app(services: NodeServices) -> web.Application:
     app.router.add_get("/v1/log/inclusion", get_inclusion)
     app.router.add_get("/v1/log/consistency", get_consistency)
     app.router.add_get("/v1/log/head", get_head)
+    app.router.add_get("/v1/log/checkpoint", get_checkpoint)
     app.router.add_get("/v1/committee", get_committee)
     app.router.add_get("/v1/health", get_health)
     return app

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import errno
 import logging
+import time
 
 from aiohttp import web
 
 from node.api import NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig
+from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
 from node.errors import NodeConfigError, UnknownEpochError
 from node.peers import Effects, PeerClient, PeerSettings
@@ -40,6 +42,16 @@ async def _committees(reader: ChainReader, current: int) -> list[Committee]:
         with contextlib.suppress(UnknownEpochError):
             found.append((await reader.committee(epoch)).committee)
     return found
+
+
+async def _sign_checkpoints(checkpointer: Checkpointer) -> None:
+    """Sign checkpoints as they fall due (the clock is read here, in the shell)."""
+    interval = min(0.05, checkpointer.policy.every_ms / 4_000)
+    while True:
+        signed = checkpointer.maybe_sign(time.time_ns() // 1_000_000)
+        if signed is not None:
+            log.debug("checkpoint at tree size %d", signed[0].tree_size)
+        await asyncio.sleep(interval)
 
 
 async def _serve(runner: web.AppRunner, config: NodeConfig) -> None:
@@ -83,6 +95,7 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                 sign=key.unsafe_sign_digest,
             )
             writer = Writer(store, context)
+            checkpointer = Checkpointer(store, key, info.domain, CheckpointPolicy())
             peer_urls = (
                 list(config.peers)
                 if config.peers is not None
@@ -91,7 +104,12 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
             async with PeerClient(peer_urls, PeerSettings()) as peers:
                 effects = Effects(peers, writer)
                 services = NodeServices(
-                    writer, store, me, lambda: current.committee, effects.on_events
+                    writer,
+                    store,
+                    me,
+                    lambda: current.committee,
+                    effects.on_events,
+                    lambda: checkpointer.latest,
                 )
                 runner = web.AppRunner(make_app(services), access_log=None)
                 await runner.setup()
@@ -124,12 +142,14 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                     async with asyncio.TaskGroup() as group:
                         writer_task = group.create_task(writer.run())
                         deposits_task = group.create_task(follow_deposits())
+                        checkpoint_task = group.create_task(_sign_checkpoints(checkpointer))
                         peers.spawn(
                             peers.catch_up_forever(effects.feed, interval=CATCH_UP_INTERVAL),
                             name="catch-up",
                         )
                         await (stop or asyncio.Event()).wait()
                         deposits_task.cancel()
+                        checkpoint_task.cancel()
                         writer_task.cancel()
                 finally:
                     await runner.cleanup()

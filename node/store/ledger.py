@@ -12,6 +12,8 @@ Keys (every record is small; nothing is held in memory but the log's frontier):
     e ‖ epoch (8)                      committee: quorum (1) ‖ members (20 each)
     m ‖ "deposit"                      the next deposit id to credit (8)
     m ‖ "frontier"                     the log's compact range (node.merkle)
+    m ‖ "checkpoint", k ‖ size (8)     this node's signed checkpoints: node (20) ‖ size (8)
+                                       ‖ root (32) ‖ timestamp ms (8) ‖ signature (65)
 
 Durability: with ``sync=True`` (the default) a batch is on disk when ``commit`` returns,
 so the lock behind a vote survives a power cut, not only a killed process. LevelDB's own
@@ -26,16 +28,26 @@ from typing import Any
 import plyvel
 
 from node.errors import CorruptRecordError, DataDirLockedError, NodeStoreError
-from node.merkle import CompactRange, consistency_proof, inclusion_proof
+from node.merkle import CompactRange, consistency_proof, inclusion_proof, root_at
 from node.state.records import AccountRecord, Committee
 from node.state.transition import Transition
 from node.store.codec import decode_account, decode_certificate, encode_account, encode_certificate
 from wallet.eip712 import order_digest
 from wallet.merkle import hash_leaf
-from wallet.types import Address, Certificate, Domain, Epoch, Hash32, Sequence
+from wallet.types import (
+    Address,
+    Certificate,
+    Checkpoint,
+    Domain,
+    Epoch,
+    Hash32,
+    Sequence,
+    Signature,
+)
 
 _DEPOSIT_KEY = b"m" + b"deposit"
 _FRONTIER_KEY = b"m" + b"frontier"
+_CHECKPOINT_KEY = b"m" + b"checkpoint"
 
 
 def _seq_key(prefix: bytes, owner: Address, sequence: int) -> bytes:
@@ -152,6 +164,41 @@ class LedgerStore:
 
     def root(self) -> Hash32:
         return self._frontier.root()
+
+    def root_at(self, size: int) -> Hash32:
+        """The root of the log's first ``size`` entries (the current root when ``size``
+        is the log's size)."""
+        if size == self._frontier.size:
+            return self._frontier.root()
+        return root_at(size, self._get_node)
+
+    def put_checkpoint(self, checkpoint: Checkpoint, signature: Signature) -> None:
+        """Keep this node's signed checkpoint: the latest, and every one by tree size
+        (``k ‖ size``) for consistency proofs and evidence."""
+        record = (
+            checkpoint.node
+            + checkpoint.tree_size.to_bytes(8, "big")
+            + checkpoint.root
+            + checkpoint.timestamp.to_bytes(8, "big")
+            + signature
+        )
+        with self._db.write_batch(sync=self._sync) as batch:
+            batch.put(_CHECKPOINT_KEY, record)
+            batch.put(b"k" + checkpoint.tree_size.to_bytes(8, "big"), record)
+
+    def latest_checkpoint(self) -> tuple[Checkpoint, Signature] | None:
+        raw = self._db.get(_CHECKPOINT_KEY)
+        if raw is None:
+            return None
+        if len(raw) != 20 + 8 + 32 + 8 + 65:
+            raise CorruptRecordError("the checkpoint record has the wrong length")
+        checkpoint = Checkpoint(
+            Address(raw[:20]),
+            int.from_bytes(raw[20:28], "big"),
+            Hash32(raw[28:60]),
+            int.from_bytes(raw[60:68], "big"),
+        )
+        return checkpoint, Signature(raw[68:])
 
     def leaf(self, index: int) -> bytes:
         raw = self._db.get(b"l" + index.to_bytes(8, "big"))

@@ -235,3 +235,39 @@ async def test_certificates_of_an_account_and_of_the_log(api: Running) -> None:
     assert (await get(api, "/v1/log/certificates?start=4&end=5"))[1]["certificates"] == []
     for query in ("start=0&end=6", "start=3&end=2"):
         assert (await get(api, f"/v1/log/certificates?{query}"))[0] == 416
+
+
+@pytest.mark.asyncio
+async def test_latest_checkpoint(tmp_path: Path) -> None:
+    from node.checkpoints import Checkpointer, CheckpointPolicy
+    from wallet.signing import verify_checkpoint
+
+    store = LedgerStore(tmp_path, DOMAIN, sync=False)
+    store.put_committee(COMMITTEE)
+    writer = Writer(store, Node().context)
+    checkpointer = Checkpointer(store, MEMBERS[0], DOMAIN, CheckpointPolicy())
+
+    async def on_events(events: Sequence[Event]) -> None:
+        return None
+
+    services = NodeServices(
+        writer, store, MEMBERS[0].address, lambda: COMMITTEE, on_events, lambda: checkpointer.latest
+    )
+    client = TestClient(TestServer(make_app(services), host="127.0.0.1"))
+    await client.start_server()
+    runner = asyncio.create_task(writer.run())
+    try:
+        reply = await client.get("/v1/log/checkpoint")
+        assert reply.status == 404
+        await writer.apply(ContractReceiveDeposit(1, ALICE.address, USDF, Amount(5)))
+        checkpointer.maybe_sign(1_234)
+        reply = await client.get("/v1/log/checkpoint")
+        checkpoint, signature = wire.signed_checkpoint_from_json(await reply.json())
+        assert checkpoint.tree_size == 1 and checkpoint.root == store.root()
+        assert verify_checkpoint(DOMAIN, checkpoint, signature)
+    finally:
+        await client.close()
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+        store.close()

@@ -23,7 +23,7 @@ from devnet.manifest import Manifest
 from devnet.nodes import node_command
 from wallet import wire
 from wallet.codec import address_hex, parse_address
-from wallet.signing import PrivateKey, sign_order
+from wallet.signing import PrivateKey, sign_order, verify_checkpoint
 from wallet.types import Amount, Certificate, Domain, Order, Sequence, Transfer, Withdrawal
 from wallet.vault import vault_certificate
 
@@ -142,6 +142,15 @@ def test_deposit_pay_withdraw_redeem_and_a_node_down(devnet: Devnet) -> None:
         wait_for(lambda: balance(nodes[3], payee.address, usdf.address) == 8 * USDF, timeout=15)
         heads = {json.dumps(call(f"{e}/v1/log/head")[1]) for e in nodes}
         assert len(heads) == 1, heads
+        # Each node signs a checkpoint of its log (within its every_ms of 1 s).
+        size = call(f"{nodes[0]}/v1/log/head")[1]["tree_size"]
+        wait_for(lambda: call(f"{nodes[0]}/v1/log/checkpoint")[1].get("tree_size") == size)
+        checkpoint, signature = wire.signed_checkpoint_from_json(
+            call(f"{nodes[0]}/v1/log/checkpoint")[1]
+        )
+        domain = Domain(m.chain_id, parse_address(m.contracts.vault))
+        assert verify_checkpoint(domain, checkpoint, signature)
+        assert checkpoint.node == parse_address(m.committee.members[0].address)
         assert address_hex(me) == account.address
     finally:
         restarted.terminate()
