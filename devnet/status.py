@@ -5,6 +5,8 @@ Private keys never appear here: only addresses.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +38,44 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeHealth:
+    """What a member's ledger node says about itself (``up`` False: it did not answer)."""
+
+    up: bool
+    log_size: int | None = None
+    checkpoint_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MemberStatus:
     address: ChecksumAddress
     endpoint: str
     bond: int  # FAR base units
+    node: NodeHealth = NodeHealth(up=False)
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (loopback URL)
+        return json.loads(reply.read())
+
+
+def read_node_health(endpoint: str, timeout: float = 1.0) -> NodeHealth:
+    """Ask a node for its health and latest checkpoint; a silent node is ``up=False``."""
+    try:
+        health = _get_json(f"{endpoint}/v1/health", timeout)
+    except (OSError, ValueError):
+        return NodeHealth(up=False)
+    try:
+        checkpoint = _get_json(f"{endpoint}/v1/log/checkpoint", timeout)
+        checkpoint_size = int(checkpoint["tree_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        checkpoint_size = None  # none signed yet (404), or no answer
+    log_size = health.get("log_size") if isinstance(health, dict) else None
+    return NodeHealth(
+        up=True,
+        log_size=log_size if isinstance(log_size, int) else None,
+        checkpoint_size=checkpoint_size,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +138,16 @@ class DevnetStatus:
             "epoch": self.epoch,
             "quorum": self.quorum,
             "members": [
-                {"address": m.address, "endpoint": m.endpoint, "bond": str(m.bond)}
+                {
+                    "address": m.address,
+                    "endpoint": m.endpoint,
+                    "bond": str(m.bond),
+                    "node": {
+                        "up": m.node.up,
+                        "log_size": m.node.log_size,
+                        "checkpoint_size": m.node.checkpoint_size,
+                    },
+                }
                 for m in self.members
             ],
             "agents": [
@@ -168,7 +213,12 @@ def read_status(
         epoch=epoch,
         quorum=quorum,
         members=tuple(
-            MemberStatus(member, endpoint, vault.functions.bonds(member).call()[0])
+            MemberStatus(
+                member,
+                endpoint,
+                vault.functions.bonds(member).call()[0],
+                read_node_health(endpoint),
+            )
             for member, endpoint in zip(members, endpoints, strict=True)
         ),
         agents=tuple(
@@ -194,6 +244,10 @@ def format_units(amount: int, decimals: int, places: int = 2) -> str:
     return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def format_status(status: DevnetStatus) -> str:
     """A readable multi-line table of ``status`` (addresses only, no keys)."""
     s, n, p = status.stable, status.native, status.price
@@ -214,10 +268,13 @@ def format_status(status: DevnetStatus) -> str:
         f"price          {format_units(p.answer, p.decimals)} USD per {n.symbol}"
         f"  (round {p.round_id})",
         f"committee      epoch {status.epoch}, quorum {status.quorum} of {len(status.members)}",
-        f"  {'member':<42}  {'bond (' + n.symbol + ')':>14}  endpoint",
+        f"  {'member':<42}  {'bond (' + n.symbol + ')':>14}  {'node':<5} {'log':>6}"
+        f" {'signed':>6}  endpoint",
     ]
     lines += [
-        f"  {m.address:<42}  {format_units(m.bond, n.decimals):>14}  {m.endpoint}"
+        f"  {m.address:<42}  {format_units(m.bond, n.decimals):>14}"
+        f"  {'up' if m.node.up else 'down':<5} {_count(m.node.log_size):>6}"
+        f" {_count(m.node.checkpoint_size):>6}  {m.endpoint}"
         for m in status.members
     ]
     lines += [

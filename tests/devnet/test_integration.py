@@ -156,6 +156,7 @@ def test_cli_up_status_down(
         assert [m["address"] for m in doc["members"]] == [
             m.address for m in manifest.committee.members
         ]
+        assert all(m["node"]["up"] and m["node"]["log_size"] == 0 for m in doc["members"])
         assert [int(a["stable"]) for a in doc["agents"]] == [AGENT_STABLE] * 2
         assert doc["processes"][0] == {"name": "anvil", "pid": pid, "running": True}
         nodes = doc["processes"][1:]
