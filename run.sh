@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set everything up, bring the devnet up (anvil, contracts, committee,
-# funded agent accounts) and print its status. Arguments go to `devnet up`
+# funded agent accounts, the committee's ledger nodes) and print its status. Arguments go to `devnet up`
 # (e.g. --port 0 for a free port, --state-dir DIR). `.venv/bin/devnet down` stops it.
 set -euo pipefail
 cd "$(dirname "$0")"
