@@ -18,6 +18,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 
+from scripts.gen_eip712_vectors import FIELDS
 from wallet.codec import address_hex
 from wallet.eip712 import order_digest, vote_digest
 from wallet.keccak import IMPLEMENTATION, keccak256
@@ -30,20 +31,8 @@ SECRET = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a
 def full_message(domain: Domain, t: Transfer) -> dict[str, Any]:
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Transfer": [
-                {"name": "payer", "type": "address"},
-                {"name": "payee", "type": "address"},
-                {"name": "token", "type": "address"},
-                {"name": "amount", "type": "uint256"},
-                {"name": "sequence", "type": "uint64"},
-                {"name": "reference", "type": "bytes32"},
-            ],
+            name: [{"name": n, "type": t} for n, t in FIELDS[name]]
+            for name in ("EIP712Domain", "Transfer")
         },
         "primaryType": "Transfer",
         "domain": {

@@ -16,7 +16,6 @@ The keys are PUBLIC TEST KEYS: never use them for anything else.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -28,6 +27,8 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_keys import keys
 from eth_keys.backends.native import NativeECCBackend
 from eth_utils import to_checksum_address
+
+from scripts.vector_files import vector_main
 
 VECTORS_PATH = Path(__file__).resolve().parents[1] / "tests" / "wallet" / "vectors" / "eip712.json"
 
@@ -314,20 +315,12 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    text = render(generate())
-    if args.check:
-        current = VECTORS_PATH.read_text() if VECTORS_PATH.exists() else ""
-        if current != text:
-            print(f"{VECTORS_PATH} is stale: run scripts/gen_eip712_vectors.py", file=sys.stderr)
-            return 1
-        return 0
-    VECTORS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    VECTORS_PATH.write_text(text)
-    print(f"wrote {len(json.loads(text)['vectors'])} vectors to {VECTORS_PATH}")
-    return 0
+    return vector_main(
+        __doc__.split("\n\n")[0],
+        lambda: {VECTORS_PATH: render(generate())},
+        "python -m scripts.gen_eip712_vectors",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -31,15 +31,14 @@ that 3-leaf root, since the verifier cannot tell a leaf hash from a node hash. N
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from scripts.vector_files import vector_main
 from tests.merkle import reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,26 +296,12 @@ FILES: dict[str, Callable[[], Vector]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail if a file is stale")
-    args = parser.parse_args(argv)
-    stale = []
-    for name, build in FILES.items():
-        path = VECTORS / name
-        text = render(build())
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)} ({len(text):,} bytes)")
-    if stale:
-        print(
-            f"stale: {', '.join(stale)}; run python -m scripts.gen_merkle_vectors", file=sys.stderr
-        )
-        return 1
-    return 0
+    return vector_main(
+        __doc__.split("\n\n")[0],
+        lambda: {VECTORS / name: render(build()) for name, build in FILES.items()},
+        "python -m scripts.gen_merkle_vectors",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -23,37 +23,24 @@ The keys are PUBLIC TEST KEYS: never use them for anything else.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message
 from eth_utils import to_checksum_address
 
+from scripts import gen_eip712_vectors as E  # noqa: N812 (short: used on every line)
+from scripts.vector_files import vector_main
+
 SCRIPTS = Path(__file__).resolve().parent
 VECTORS_PATH = SCRIPTS.parent / "tests" / "wallet" / "vectors" / "wire.json"
 
 
-def _load_eip712_generator() -> ModuleType:
-    """scripts/gen_eip712_vectors.py, loaded by path (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "gen_eip712_vectors", SCRIPTS / "gen_eip712_vectors.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-E = _load_eip712_generator()
 U64_MAX = 2**64 - 1
 U256_MAX = 2**256 - 1
 SECRETS: list[bytes] = E.signing_keys()
@@ -334,20 +321,12 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    text = render(generate())
-    if args.check:
-        current = VECTORS_PATH.read_text() if VECTORS_PATH.exists() else ""
-        if current != text:
-            print(f"{VECTORS_PATH} is stale: run scripts/gen_wire_vectors.py", file=sys.stderr)
-            return 1
-        return 0
-    VECTORS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    VECTORS_PATH.write_text(text)
-    print(f"wrote {len(json.loads(text)['vectors'])} vectors to {VECTORS_PATH}")
-    return 0
+    return vector_main(
+        __doc__.split("\n\n")[0],
+        lambda: {VECTORS_PATH: render(generate())},
+        "python -m scripts.gen_wire_vectors",
+        argv,
+    )
 
 
 if __name__ == "__main__":

@@ -23,38 +23,20 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from contracts import load_artifact
+from scripts.gen_eip712_vectors import FIELDS as EIP712_FIELDS
 
 #: anvil's default mnemonic: PUBLIC TEST KEYS, never for real funds.
 PUBLIC_TEST_MNEMONIC = "test test test test test test test test test test test junk"
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
-EIP712_DOMAIN = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
+EIP712_DOMAIN = [{"name": n, "type": t} for n, t in EIP712_FIELDS["EIP712Domain"]]
+#: eth-account's shape of the protocol's EIP-712 types, from the one reference list
+#: (scripts/gen_eip712_vectors.py), not from the wallet under test.
 TYPES: dict[str, list[dict[str, str]]] = {
-    "Transfer": [
-        {"name": "payer", "type": "address"},
-        {"name": "payee", "type": "address"},
-        {"name": "token", "type": "address"},
-        {"name": "amount", "type": "uint256"},
-        {"name": "sequence", "type": "uint64"},
-        {"name": "reference", "type": "bytes32"},
-    ],
-    "Withdrawal": [
-        {"name": "account", "type": "address"},
-        {"name": "recipient", "type": "address"},
-        {"name": "token", "type": "address"},
-        {"name": "amount", "type": "uint256"},
-        {"name": "sequence", "type": "uint64"},
-    ],
-    "Vote": [
-        {"name": "order", "type": "bytes32"},
-        {"name": "epoch", "type": "uint64"},
-    ],
+    name: [{"name": n, "type": t} for n, t in fields]
+    for name, fields in EIP712_FIELDS.items()
+    if name != "EIP712Domain"
 }
 
 
@@ -289,10 +271,6 @@ def order_tuple(order: Withdrawal | TransferOrder) -> tuple[Any, ...]:
             b"\x00" * 32,
         )
     return (0, order.payer, order.payee, order.token, order.amount, order.sequence, order.reference)
-
-
-def checksum(address: str) -> str:
-    return to_checksum_address(address)
 
 
 # ---------------------------------------------------------------- token signatures, time, snapshots

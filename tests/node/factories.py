@@ -23,7 +23,6 @@ from wallet.types import (
     Certificate,
     Domain,
     Epoch,
-    Order,
     Sequence,
     SignedOrder,
     Transfer,
@@ -99,10 +98,6 @@ class Node:
 
     def balance(self, who: PrivateKey, token: Address = USDF) -> int:
         return self.ledger.account(who.address).balance(token)
-
-
-def order_of(signed: SignedOrder) -> Order:
-    return signed.order
 
 
 def funded(amount: int = 100) -> Node:

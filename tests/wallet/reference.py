@@ -10,6 +10,7 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_utils import to_checksum_address
 from hypothesis import strategies as st
 
+from scripts.gen_eip712_vectors import FIELDS
 from wallet.codec import SECP256K1_N
 from wallet.types import (
     UINT64_MAX,
@@ -24,37 +25,6 @@ from wallet.types import (
     Transfer,
     Withdrawal,
 )
-
-FIELDS: dict[str, list[tuple[str, str]]] = {
-    "EIP712Domain": [
-        ("name", "string"),
-        ("version", "string"),
-        ("chainId", "uint256"),
-        ("verifyingContract", "address"),
-    ],
-    "Transfer": [
-        ("payer", "address"),
-        ("payee", "address"),
-        ("token", "address"),
-        ("amount", "uint256"),
-        ("sequence", "uint64"),
-        ("reference", "bytes32"),
-    ],
-    "Withdrawal": [
-        ("account", "address"),
-        ("recipient", "address"),
-        ("token", "address"),
-        ("amount", "uint256"),
-        ("sequence", "uint64"),
-    ],
-    "Vote": [("order", "bytes32"), ("epoch", "uint64")],
-    "Checkpoint": [
-        ("node", "address"),
-        ("treeSize", "uint64"),
-        ("root", "bytes32"),
-        ("timestamp", "uint64"),
-    ],
-}
 
 
 def _signable(domain: Domain, primary: str, message: dict[str, Any]) -> Any:

@@ -4,7 +4,6 @@ and the file is exactly what the generator produces today."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from functools import cache
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from scripts import gen_eip712_vectors
 from wallet import eip712
 from wallet.codec import parse_address, parse_hash32, parse_signature
 from wallet.eip712 import checkpoint_digest, domain_separator, order_digest, struct_hash
@@ -34,14 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "wallet" / "vectors" / "eip712.json"
 
 
-@cache
 def generator() -> ModuleType:
-    path = ROOT / "scripts" / "gen_eip712_vectors.py"
-    spec = importlib.util.spec_from_file_location("gen_eip712_vectors", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return gen_eip712_vectors
 
 
 @cache

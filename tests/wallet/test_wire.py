@@ -5,7 +5,6 @@ each refused with the path of the offending field."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scripts import gen_wire_vectors
 from tests.wallet.reference import addresses, checkpoints, epochs, hashes, orders
 from wallet import wire
 from wallet.codec import SECP256K1_N, address_hex, parse_address, parse_hash32
@@ -77,15 +77,8 @@ def encode(kind: str, value: Any) -> object:
 # ---------------------------------------------------------------- golden examples
 
 
-@cache
 def generator() -> ModuleType:
-    path = ROOT / "scripts" / "gen_wire_vectors.py"
-    spec = importlib.util.spec_from_file_location("gen_wire_vectors", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return gen_wire_vectors
 
 
 @cache

@@ -1,0 +1,64 @@
+"""The node's configuration: merging, validation and the key, each refusal with its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.config import KEY_ENV, build_config
+from node.errors import NodeConfigError
+from tests.node.factories import MEMBERS
+
+VAULT = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"
+BASE = {"data_dir": "data", "rpc_url": "http://127.0.0.1:8545", "vault": VAULT}
+SECRET_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"  # a TEST key
+
+
+def test_flags_override_the_file() -> None:
+    config = build_config(
+        {**BASE, "port": 9000, "peers": ["http://a"]}, {"port": 9100, "host": None}
+    )
+    assert config.port == 9100 and config.host == "127.0.0.1" and config.peers == ("http://a",)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({**BASE, "colour": "red"}, "unknown configuration keys: colour"),
+        ({"rpc_url": "x", "vault": VAULT}, "missing setting data_dir"),
+        ({**BASE, "vault": "0x1234"}, "--vault is not an Ethereum address"),
+        ({**BASE, "port": 70000}, "--port must be 0..65535"),
+        ({**BASE, "confirmations": 0}, "--confirmations must be a positive integer"),
+    ],
+)
+def test_bad_settings_are_refused(values: dict[str, object], message: str) -> None:
+    with pytest.raises(NodeConfigError, match=message):
+        build_config(values, {})
+
+
+def test_key_from_a_private_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET_HEX + "\n")
+    key_file.chmod(0o600)
+    config = build_config({**BASE, "key_file": str(key_file)}, {})
+    assert config.load_key().address == config.load_key().address
+
+    key_file.chmod(0o644)
+    with pytest.raises(NodeConfigError, match="readable by others: chmod 600"):
+        config.load_key()
+    with pytest.raises(NodeConfigError, match="cannot read the key file"):
+        build_config({**BASE, "key_file": str(tmp_path / "missing")}, {}).load_key()
+
+    no_file = build_config(BASE, {})
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(NodeConfigError, match=f"set {KEY_ENV}"):
+        no_file.load_key()
+    monkeypatch.setenv(KEY_ENV, "0x" + SECRET_HEX)
+    assert no_file.load_key().address != MEMBERS[0].address
+    monkeypatch.setenv(KEY_ENV, "not a key")
+    with pytest.raises(NodeConfigError, match="not a 32-byte hex") as refused:
+        no_file.load_key()
+    assert "not a key" not in str(refused.value)
