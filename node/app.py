@@ -144,7 +144,9 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                         deposits_task = group.create_task(follow_deposits())
                         checkpoint_task = group.create_task(_sign_checkpoints(checkpointer))
                         peers.spawn(
-                            peers.catch_up_forever(effects.feed, interval=CATCH_UP_INTERVAL),
+                            peers.catch_up_forever(
+                                effects.feed, CATCH_UP_INTERVAL, known=effects.known
+                            ),
                             name="catch-up",
                         )
                         await (stop or asyncio.Event()).wait()

@@ -17,6 +17,8 @@ Errors never echo the input: the text may be a secret pasted into the wrong plac
 
 from __future__ import annotations
 
+import functools
+
 from wallet.errors import EncodingError, InvalidSignature
 from wallet.keccak import keccak256
 from wallet.types import Address, Hash32, Signature
@@ -78,6 +80,14 @@ def address_hex(address: Address) -> str:
     """
     if not isinstance(address, bytes) or len(address) != 20:
         raise EncodingError("address", f"expected 20 bytes, got {_describe(address)}")
+    return _checksummed(bytes(address))
+
+
+@functools.lru_cache(maxsize=8192)
+def _checksummed(address: bytes) -> str:
+    """:func:`address_hex` of 20 checked bytes. Cached: a node writes the same few
+    addresses (members, tokens, busy agents) over and over, and each costs a keccak;
+    bounded, so a flood of new addresses costs only the recomputation."""
     body = address.hex().encode("ascii")
     nibbles = keccak256(body).hex().encode("ascii")[:40]
     # All 40 characters at once (this is on the wire's hot path): bit 0x20 separates a-f

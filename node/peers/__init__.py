@@ -35,18 +35,22 @@ and its tasks (in an :class:`asyncio.TaskGroup`; ``aclose`` stops them).
   the first that has them all, and applies what it got through the writer (retried a few
   times while some are still missing).
 
-* **Catch-up.** :meth:`PeerClient.catch_up` pulls each peer's log
-  (``GET /v1/log/certificates?start=&end=``) from where the last pull stopped to its end.
-  Those positions live in memory only: after a restart the node pulls from entry 0
-  again, which is safe because the writer recognises an applied certificate by its digest
-  (a duplicate, no signature checked).
+* **Catch-up.** :meth:`PeerClient.catch_up` reads each peer's log as entries
+  (``GET /v1/log/entries?start=&end=``, an order's entry is its digest) from where the
+  last pull stopped to its end, and fetches only the certificates of orders this node has
+  not applied (``GET /v1/log/certificates?start=&end=``, in runs). Those positions live in
+  memory only: after a restart the node reads from entry 0 again, which is safe because
+  the writer recognises an applied certificate by its digest (a duplicate, no signature
+  checked).
 
 Wiring, in the node's process::
 
     async with PeerClient(peer_urls, PeerSettings(request_timeout=5.0)) as peers:
         effects = Effects(peers, writer)
         services = NodeServices(writer, store, address, committee, effects.on_events)
-        peers.spawn(peers.catch_up_forever(effects.feed, interval=10.0), name="catch-up")
+        peers.spawn(
+            peers.catch_up_forever(effects.feed, 10.0, known=effects.known), name="catch-up"
+        )
         ...  # serve the API until asked to stop
 """
 

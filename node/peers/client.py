@@ -23,18 +23,27 @@ from node.peers.replies import (
     log_page,
     read_json,
     tree_size,
+    unknown_orders,
 )
 from wallet import wire
 from wallet.codec import address_hex
 from wallet.errors import EncodingError
-from wallet.types import Address, Certificate
+from wallet.types import Address, Certificate, Hash32
 
 log = logging.getLogger("farthing.node.peers")
 
 #: What catch-up hands each pulled certificate to (the node: apply it through its writer).
 CertificateFeed = Callable[[Certificate], Awaitable[object]]
+#: Whether this node has applied the order with this digest (catch-up skips those).
+KnownDigest = Callable[[Hash32], bool]
+
+
+def _nothing_known(digest: Hash32) -> bool:
+    return False
+
 
 PAGE = 256  # certificates per request: the API's limit for batches and listings
+ENTRY_PAGE = 1_000  # log entries per request: the API's limit for /v1/log/entries
 _JSON = {"Content-Type": "application/json"}
 _NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, BadReplyError)
 
@@ -332,22 +341,32 @@ class PeerClient:
                 )
         return found
 
-    async def catch_up(self, feed: CertificateFeed, urls: Iterable[str] | None = None) -> int:
-        """Pull the certificates of every peer's log (or of ``urls``) from where the last
-        pull stopped to its end, handing each to ``feed``; returns how many were fed.
+    async def catch_up(
+        self,
+        feed: CertificateFeed,
+        urls: Iterable[str] | None = None,
+        *,
+        known: KnownDigest = _nothing_known,
+    ) -> int:
+        """Pull what every peer's log (or ``urls``') holds that this node lacks, from where
+        the last pull stopped to its end, handing each certificate to ``feed``; returns
+        how many were fed.
 
-        Where each peer's pull stopped is kept in memory only: after a restart the node
-        pulls every log again from entry 0, which is safe (an applied certificate is a
-        duplicate to the writer, found by its digest without verifying a signature) and
-        costs one pass over the peers' logs.
+        Each page of the peer's log is read as entries first (33 bytes an order); only
+        the certificates of orders whose digest is not ``known`` are then fetched, in
+        runs. So a node that pushes kept up to date pays for a list of digests, not for
+        every certificate again. Where each peer's pull stopped is kept in memory only:
+        after a restart the node reads every log again from entry 0, which is safe (an
+        applied certificate is a duplicate to the writer, found by its digest without
+        verifying a signature) and costs one pass over the peers' entries.
         """
         peers = self._peers if urls is None else [self._peer(url) for url in urls]
         total = 0
         for peer in peers:
-            total += await self._catch_up_peer(peer, feed)
+            total += await self._catch_up_peer(peer, feed, known)
         return total
 
-    async def _catch_up_peer(self, peer: _Peer, feed: CertificateFeed) -> int:
+    async def _catch_up_peer(self, peer: _Peer, feed: CertificateFeed, known: KnownDigest) -> int:
         fed = 0
         async with peer.pulling:
             try:
@@ -361,37 +380,65 @@ class PeerClient:
                     )
                     peer.log_index = 0
                 while (start := peer.log_index) < size:
-                    end = min(size, start + PAGE)
+                    end = min(size, start + ENTRY_PAGE)
                     reply = await self._get_json(
-                        peer, "/v1/log/certificates", {"start": str(start), "end": str(end)}
+                        peer, "/v1/log/entries", {"start": str(start), "end": str(end)}
                     )
-                    certificates, size = log_page(reply, start, end, peer.url)
-                    # Fed together so that the writer commits them as one batch.
-                    outcomes = await asyncio.gather(
-                        *(feed(c) for c in certificates), return_exceptions=True
-                    )
-                    errors = [o for o in outcomes if isinstance(o, BaseException)]
-                    if errors:
-                        log.error(
-                            "catch-up from %s: applying entries %d..%d failed (%r); "
-                            "they are pulled again next time",
-                            peer.url,
-                            start,
-                            end - 1,
-                            errors[0],
-                        )
-                        return fed
-                    fed += len(certificates)
+                    unknown, size = unknown_orders(reply, start, end, known)
+                    for run_start, run_end in _runs(unknown, PAGE):
+                        got = await self._pull_run(peer, feed, run_start, run_end, set(unknown))
+                        if got is None:
+                            return fed  # pulled again next time
+                        fed += got
                     peer.log_index = end
             except _NETWORK_ERRORS as exc:
                 log.warning("peer %s: catch-up stopped: %s", peer.url, _describe(exc))
         return fed
 
-    async def catch_up_forever(self, feed: CertificateFeed, interval: float) -> None:
+    async def _pull_run(
+        self, peer: _Peer, feed: CertificateFeed, start: int, end: int, wanted: set[int]
+    ) -> int | None:
+        """Feed the wanted certificates among the peer's entries ``start``..``end - 1``;
+        how many, or None when applying them failed."""
+        reply = await self._get_json(
+            peer, "/v1/log/certificates", {"start": str(start), "end": str(end)}
+        )
+        page, _ = log_page(reply, start, end, peer.url)
+        certificates = [c for index, c in page if index in wanted]
+        # Fed together so that the writer commits them as one batch.
+        outcomes = await asyncio.gather(*(feed(c) for c in certificates), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            log.error(
+                "catch-up from %s: applying entries %d..%d failed (%r); "
+                "they are pulled again next time",
+                peer.url,
+                start,
+                end - 1,
+                errors[0],
+            )
+            return None
+        return len(certificates)
+
+    async def catch_up_forever(
+        self, feed: CertificateFeed, interval: float, *, known: KnownDigest = _nothing_known
+    ) -> None:
         """:meth:`catch_up` every ``interval`` seconds (the node :meth:`spawn` s this)."""
         while True:
-            await self.catch_up(feed)
+            await self.catch_up(feed, known=known)
             await asyncio.sleep(interval)
+
+
+def _runs(indices: list[int], longest: int) -> list[tuple[int, int]]:
+    """Cover the sorted ``indices`` with ranges ``[start, end)`` of at most ``longest``
+    entries, each starting and ending at a wanted index."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and index < runs[-1][0] + longest:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
 
 
 async def _guarded(coroutine: Coroutine[Any, Any, None], name: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from node.peers.client import PeerClient
 from node.state import Event, ReceiveCertificate, RequestMissingCertificates, SendCertificateToPeers
 from node.writer import Writer
-from wallet.types import Address, Certificate
+from wallet.types import Address, Certificate, Hash32
 
 log = logging.getLogger("farthing.node.peers")
 
@@ -57,6 +57,10 @@ class Effects:
         """Apply a certificate from a peer, then perform the events of that."""
         t = await self.writer.apply(ReceiveCertificate(certificate))
         await self.on_events(t.events)
+
+    def known(self, digest: Hash32) -> bool:
+        """Whether the order with ``digest`` is applied here (catch-up skips it)."""
+        return self.writer.store.has_certificate(digest)
 
     def _request(self, event: RequestMissingCertificates) -> None:
         account, last = event.account, event.last

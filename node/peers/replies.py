@@ -9,15 +9,24 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from node.state.entries import DEPOSIT, TRANSFER, WITHDRAWAL
 from wallet import wire
 from wallet.errors import EncodingError
-from wallet.types import Address, Certificate
+from wallet.types import Address, Certificate, Hash32
 
 log = logging.getLogger("farthing.node.peers")
+
+# The size of each kind of log entry (docs/protocol.md "Log entries").
+_LEAF_SIZES = {
+    bytes([DEPOSIT]): 1 + 8 + 20 + 20 + 32,
+    bytes([TRANSFER]): 1 + 32,
+    bytes([WITHDRAWAL]): 1 + 32,
+}
 
 
 class BadReplyError(Exception):
@@ -82,14 +91,44 @@ def account_certificates(reply: Any, account: Address, first: int, last: int) ->
     return certificates
 
 
-def log_page(reply: Any, start: int, end: int, peer: str) -> tuple[list[Certificate], int]:
-    """The certificates of a ``/v1/log/certificates?start=&end=`` reply, in log order, and
-    the peer's tree size. An entry that does not decode is logged and skipped."""
+def unknown_orders(
+    reply: Any, start: int, end: int, known: Callable[[Hash32], bool]
+) -> tuple[list[int], int]:
+    """The log indices, among entries ``start``..``end - 1`` of a
+    ``/v1/log/entries?start=&end=`` reply, of the orders whose digest is not ``known``,
+    and the peer's tree size. Deposit entries are skipped (they come from the chain)."""
+    items = _field(reply, "entries", list)
+    size = _uint(_field(reply, "tree_size", int), "tree_size")
+    if size < end or len(items) != end - start:
+        raise BadReplyError(f"{len(items)} entries for [{start}, {end}) of {size}")
+    unknown: list[int] = []
+    for index, item in enumerate(items, start):
+        if _uint(_field(item, "index", int), "index") != index:
+            raise BadReplyError(f"entry {index} is out of order")
+        text = _field(item, "leaf", str)
+        try:
+            leaf = bytes.fromhex(text[2:]) if text[:2] == "0x" else b""
+        except ValueError:
+            leaf = b""
+        # (fromhex also skips spaces: the length of the text is checked too.)
+        if len(text) != 2 + 2 * len(leaf) or len(leaf) != _LEAF_SIZES.get(leaf[:1], -1):
+            raise BadReplyError(f"entry {index} is not a log entry")
+        if leaf[0] != DEPOSIT and not known(Hash32(leaf[1:])):
+            unknown.append(index)
+    return unknown, size
+
+
+def log_page(
+    reply: Any, start: int, end: int, peer: str
+) -> tuple[list[tuple[int, Certificate]], int]:
+    """The certificates of a ``/v1/log/certificates?start=&end=`` reply with their log
+    indices, in log order, and the peer's tree size. An entry that does not decode is
+    logged and skipped."""
     items = _field(reply, "certificates", list)
     size = _uint(_field(reply, "tree_size", int), "tree_size")
     if size < end or len(items) > end - start:
         raise BadReplyError(f"a page of {len(items)} entries for [{start}, {end}) of {size}")
-    certificates: list[Certificate] = []
+    certificates: list[tuple[int, Certificate]] = []
     previous = start - 1
     for item in items:
         index = _uint(_field(item, "log_index", int), "log_index")
@@ -97,7 +136,7 @@ def log_page(reply: Any, start: int, end: int, peer: str) -> tuple[list[Certific
             raise BadReplyError(f"log index {index} is out of order or outside [{start}, {end})")
         previous = index
         try:
-            certificates.append(_certificate(_field(item, "certificate", dict)))
+            certificates.append((index, _certificate(_field(item, "certificate", dict))))
         except BadReplyError as exc:
             log.warning("peer %s: skipping log entry %d: %s", peer, index, exc)
     return certificates, size

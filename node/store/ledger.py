@@ -206,6 +206,10 @@ class LedgerStore:
             raise IndexError(f"no log entry {index}; the log has {self.log_size()}")
         return bytes(raw)
 
+    def has_certificate(self, digest: Hash32) -> bool:
+        """Whether the order with ``digest`` is applied (no decoding)."""
+        return self._db.get(b"c" + digest) is not None
+
     def certificate(self, digest: Hash32) -> tuple[int, Certificate] | None:
         """The log index and the certificate of an applied order, by its digest."""
         raw = self._db.get(b"c" + digest)

@@ -259,8 +259,10 @@ async def test_a_node_that_was_down_catches_up_by_pulling_the_logs(tmp_path: Pat
         assert late.store.log_size() == 3  # its deposits only: nobody could reach it
 
         await late.start()
-        fed = await late.peers.catch_up(late.effects.feed)
-        assert fed >= 30  # from every peer's log (duplicates after the first)
+        fed = await late.peers.catch_up(late.effects.feed, known=late.effects.known)
+        # Each missing certificate at most once, from the first peer that has it (a
+        # retried push may bring some first); before, every peer's copy was fed.
+        assert 0 < fed <= 30
         assert late.state() == nodes[0].state()
         assert late.store.log_size() == nodes[0].store.log_size()
 
@@ -270,8 +272,8 @@ async def test_a_node_that_was_down_catches_up_by_pulling_the_logs(tmp_path: Pat
         await nodes[2].receive(payments(CAROL, ALICE, range(4)))
         await eventually(lambda: all(n.state() == nodes[0].state() for n in up))
         await late.start()
-        fed = await late.peers.catch_up(late.effects.feed)
-        assert fed == 3 * 4  # the 4 new certificates, from each of the 3 peers
+        fed = await late.peers.catch_up(late.effects.feed, known=late.effects.known)
+        assert fed <= 4  # the 4 new certificates at most once (pushes may be quicker)
         assert late.state() == nodes[0].state()
 
         # As the node runs it: catch-up in a loop, a task owned by the peer client.
@@ -279,7 +281,8 @@ async def test_a_node_that_was_down_catches_up_by_pulling_the_logs(tmp_path: Pat
         await late.stop()
         await nodes[0].receive(payments(ALICE, CAROL, range(20, 23)))
         await late.start()
-        assert late.peers.spawn(late.peers.catch_up_forever(late.effects.feed, 0.05), name="cu")
+        forever = late.peers.catch_up_forever(late.effects.feed, 0.05, known=late.effects.known)
+        assert late.peers.spawn(forever, name="cu")
         await eventually(lambda: late.state() == nodes[0].state())
     assert no_tasks_left()
 
@@ -331,7 +334,9 @@ async def test_fetch_missing_takes_what_each_peer_has(tmp_path: Path) -> None:
 def fake_peer(kind: str, release: asyncio.Event) -> web.Application:
     """A peer that answers every request badly, in one way."""
     # Well-formed, but one vote short of the quorum: the writer refuses it.
-    stranger = wire.certificate_to_json(certify(transfer(CAROL, BOB, 1, 0), MEMBERS[:2]))
+    stranger_order = transfer(CAROL, BOB, 1, 0)
+    stranger = wire.certificate_to_json(certify(stranger_order, MEMBERS[:2]))
+    stranger_digest = order_digest(DOMAIN, stranger_order.order)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -350,6 +355,11 @@ def fake_peer(kind: str, release: asyncio.Event) -> web.Application:
             case "stranger":  # well-formed replies, with a certificate that is not valid
                 if request.path == "/v1/log/head":
                     return web.json_response({"tree_size": 1})
+                if request.path == "/v1/log/entries":
+                    leaf = "0x01" + stranger_digest.hex()
+                    return web.json_response(
+                        {"entries": [{"index": 0, "leaf": leaf}], "tree_size": 1}
+                    )
                 if request.path == "/v1/log/certificates":
                     entries = [{"log_index": 0, "certificate": stranger}]
                     return web.json_response({"certificates": entries, "tree_size": 1})

@@ -133,6 +133,25 @@ def test_invalid_certificates_are_refused() -> None:
     assert node.balance(BOB) == 0 and node.ledger.log_size() == 1
 
 
+def test_after_voting_only_what_this_node_did_not_check_is_verified() -> None:
+    """A node that voted for the order skips the owner's signature it verified and its own
+    vote; a certificate that carries other bytes in their place is still refused."""
+    node = funded()  # MEMBERS[0]
+    signed = transfer()
+    node.step(ActionSubmitOrder(signed))
+    good = certify(signed)
+    mine = next(i for i, (signer, _) in enumerate(good.votes) if signer == MEMBERS[0].address)
+    other = (mine + 1) % len(good.votes)
+    votes = list(good.votes)
+    votes[mine] = (votes[mine][0], good.votes[other][1])  # not the vote this node signed
+    assert refused(node, replace(good, votes=tuple(votes))).code is RefusalCode.BAD_VOTE
+    not_owners = replace(good, signed=replace(signed, signature=transfer(payer=BOB).signature))
+    assert refused(node, not_owners).code is RefusalCode.BAD_SIGNATURE
+    assert node.ledger.account(ALICE.address).lock is not None  # the refusals changed nothing
+    node.step(ReceiveCertificate(good))
+    assert node.balance(BOB) == 10
+
+
 def test_second_certificate_for_one_sequence_is_evidence_not_money() -> None:
     """Only possible if more than f members equivocate; the first one stands."""
     node = funded()
