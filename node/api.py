@@ -32,6 +32,7 @@ from node.state import (
 )
 from node.state.records import Committee
 from node.store import LedgerStore
+from node.witness import check_cosignature, report_to_json, witnessed_to_json
 from node.writer import Writer
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
@@ -108,9 +109,11 @@ async def errors_middleware(
 async def _body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    text = await request.text()
+    raw = await request.read()  # JSON is UTF-8 (RFC 8259), whatever charset is claimed
     try:
-        return json.loads(text)
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_json", "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "bad_json", f"the body is not JSON: {exc.msg}") from None
 
@@ -219,6 +222,16 @@ async def post_certificates(request: web.Request) -> web.Response:
     return await _each(_batch_items(await _body(request), "certificates"), one)
 
 
+async def post_unknown(request: web.Request) -> web.Response:
+    """Which of these orders' digests this node has not applied (peers offer digests
+    before they push certificates, docs/protocol.md "Between nodes")."""
+    store = request.app[SERVICES].store
+    items = _batch_items(await _body(request), "digests")
+    digests = [parse_hash32(item, field=f"digests[{i}]") for i, item in enumerate(items)]
+    unknown = [hash_hex(d) for d in digests if not store.has_certificate(d)]
+    return web.json_response({"unknown": unknown})
+
+
 async def get_account(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     address = parse_address(request.match_info["address"])
@@ -291,7 +304,7 @@ async def get_log_certificates(request: web.Request) -> web.Response:
 
 def _int_query(request: web.Request, name: str, minimum: int = 0) -> int:
     raw = request.query.get(name)
-    if raw is None or not raw.isdigit() or len(raw) > 20:
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 20:
         raise EncodingError(name, f"query parameter {name} must be a non-negative integer")
     value = int(raw)
     if value < minimum:
@@ -345,6 +358,43 @@ async def get_checkpoint(request: web.Request) -> web.Response:
     return web.json_response(wire.signed_checkpoint_to_json(*latest))
 
 
+async def get_witnessed(request: web.Request) -> web.Response:
+    """Per peer: its last checkpoint this node accepted, and this node's cosignature."""
+    records = request.app[SERVICES].store.all_witnessed()
+    return web.json_response({"witnessed": [witnessed_to_json(r) for r in records]})
+
+
+async def get_evidence(request: web.Request) -> web.Response:
+    """The fork evidence this node holds against its peers (node.witness)."""
+    reports = request.app[SERVICES].store.all_evidence()
+    return web.json_response({"evidence": [report_to_json(r) for r in reports]})
+
+
+async def get_cosignatures(request: web.Request) -> web.Response:
+    """The latest cosignature each witness gave this node's log."""
+    found = request.app[SERVICES].store.all_cosignatures()
+    return web.json_response({"cosignatures": [wire.signed_cosignature_to_json(*c) for c in found]})
+
+
+async def post_cosignature(request: web.Request) -> web.Response:
+    """A peer's cosignature of this node's log: kept, per witness, if it is the newest."""
+    services = request.app[SERVICES]
+    store = services.store
+    cosignature, signature = wire.signed_cosignature_from_json(await _body(request))
+    size = cosignature.tree_size
+    ours = store.root_at(size) if 0 < size <= store.log_size() else None
+    me, members = services.node_address, services.committee().members
+    domain = services.writer.context.domain
+    refusal = check_cosignature(domain, me, members, cosignature, signature, ours)
+    if refusal is not None:
+        raise ApiError(422, "bad_cosignature", refusal)
+    kept = store.cosignature(cosignature.witness)
+    if kept is not None and (kept[0].tree_size, kept[0].timestamp) >= (size, cosignature.timestamp):
+        return web.json_response({"status": "stale"})
+    store.put_cosignature(cosignature, signature)
+    return web.json_response({"status": "stored"})
+
+
 async def get_committee(request: web.Request) -> web.Response:
     committee = request.app[SERVICES].committee()
     return web.json_response(
@@ -374,6 +424,7 @@ def make_app(services: NodeServices) -> web.Application:
     app.router.add_post("/v1/orders/batch", post_orders)
     app.router.add_post("/v1/certificates", post_certificate)
     app.router.add_post("/v1/certificates/batch", post_certificates)
+    app.router.add_post("/v1/certificates/unknown", post_unknown)
     app.router.add_get("/v1/accounts/{address}", get_account)
     app.router.add_get("/v1/accounts/{address}/certificates", get_account_certificates)
     app.router.add_get("/v1/certificates/{digest}", get_certificate)
@@ -383,6 +434,10 @@ def make_app(services: NodeServices) -> web.Application:
     app.router.add_get("/v1/log/consistency", get_consistency)
     app.router.add_get("/v1/log/head", get_head)
     app.router.add_get("/v1/log/checkpoint", get_checkpoint)
+    app.router.add_get("/v1/log/witnesses", get_witnessed)
+    app.router.add_get("/v1/log/evidence", get_evidence)
+    app.router.add_get("/v1/log/cosignatures", get_cosignatures)
+    app.router.add_post("/v1/log/cosignatures", post_cosignature)
     app.router.add_get("/v1/committee", get_committee)
     app.router.add_get("/v1/health", get_health)
     return app

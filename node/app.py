@@ -1,9 +1,11 @@
-"""The node process: start-up checks, then the writer, the API server and the chain
-watcher as tasks of one task group, until a signal stops it.
+"""The node process: start-up checks, then the writer, the API server, the deposit
+watcher and the chain follower (new epochs, endpoints, tokens: node.chain.follower) as
+tasks of one task group, until a signal stops it.
 
 Start-up refuses, with a message that says which setting to fix: an unreachable RPC URL,
 a wrong chain, an address that is not a Farthing Vault, a key that is not a member of the
-current committee, a data directory held by another node, a busy port.
+current committee (a member of an earlier one starts without voting), a data directory
+held by another node, a busy port.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ from aiohttp import web
 
 from node.api import NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig
+from node.chain.follower import ChainFollower, ChainView
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
 from node.errors import NodeConfigError, UnknownEpochError
+from node.metrics import NodeMetrics
 from node.peers import Effects, PeerClient, PeerSettings
+from node.peers.witness import Witness
 from node.state import NodeContext
 from node.state.records import Committee
 from node.store import LedgerStore
+from node.stream import STREAM_PATH, StreamHub
+from node.stream import install as install_streams
 from node.writer import Writer
 from wallet.codec import address_hex
 
@@ -75,13 +82,21 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         if info.current_epoch == 0:
             raise NodeConfigError("the Vault has no committee yet: governance must start epoch 1")
         current = await reader.committee(info.current_epoch)
-        if me not in current.committee.members:
+        committees = await _committees(reader, info.current_epoch)
+        member = me in current.committee.members
+        if not any(me in c.members for c in committees):
             raise NodeConfigError(
                 f"this node's key ({address_hex(me)}) is not a member of the committee of "
-                f"epoch {info.current_epoch}: use a member's key or register this one"
+                f"epoch {info.current_epoch} (nor of an earlier one): use a member's key or "
+                "register this one"
             )
-        tokens = await reader.registered_tokens(config.deploy_block)
-        committees = await _committees(reader, info.current_epoch)
+        if not member:
+            log.warning(
+                "this node is not a member of the committee of epoch %d: it does not vote, "
+                "it serves reads and applies certificates",
+                info.current_epoch,
+            )
+        tokens, withdraw_only = await reader.token_sets(config.deploy_block, info.head)
 
         store = LedgerStore(config.data_dir, info.domain, sync=config.sync)
         try:
@@ -93,9 +108,19 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                 tokens=frozenset(tokens),
                 current_epoch=info.current_epoch,
                 sign=key.unsafe_sign_digest,
+                withdraw_only=withdraw_only,
+                member=member,
             )
-            writer = Writer(store, context)
-            checkpointer = Checkpointer(store, key, info.domain, CheckpointPolicy())
+            metrics, streams = NodeMetrics(), StreamHub()
+            writer = Writer(
+                store, context, observers=(metrics.observe_commit, streams.observe_commit)
+            )
+            policy = CheckpointPolicy(config.checkpoint_entries, config.checkpoint_ms)
+            checkpointer = Checkpointer(store, key, info.domain, policy)
+            chain_config = WatcherConfig(
+                confirmations=config.confirmations, poll_interval=config.poll_interval
+            )
+            follower = ChainFollower(reader, ChainView(info.head, current), chain_config)
             peer_urls = (
                 list(config.peers)
                 if config.peers is not None
@@ -107,11 +132,15 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                     writer,
                     store,
                     me,
-                    lambda: current.committee,
+                    lambda: follower.view.committee.committee,
                     effects.on_events,
                     lambda: checkpointer.latest,
                 )
-                runner = web.AppRunner(make_app(services), access_log=None)
+                app = make_app(services)
+                install_streams(app, streams)
+                metrics.install(app, untimed=[STREAM_PATH])
+                metrics.track_node(store, lambda: checkpointer.latest, peers, streams)
+                runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
                 try:
                     await _serve(runner, config)
@@ -127,12 +156,16 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                     watcher = DepositWatcher(
                         reader,
                         store.next_deposit_id(),
-                        config.deploy_block,
-                        WatcherConfig(
-                            confirmations=config.confirmations,
-                            poll_interval=config.poll_interval,
-                        ),
+                        max(config.deploy_block, store.deposit_block() or 0),
+                        chain_config,
                     )
+                    metrics.track_watcher(
+                        lambda: watcher.cursor.next_id, lambda: watcher.cursor.scan_from
+                    )
+
+                    def on_view(view: ChainView) -> None:
+                        if config.peers is None:
+                            peers.set_urls(view.peer_urls(me))
 
                     async def follow_deposits() -> None:
                         async with contextlib.aclosing(watcher.deposits()) as deposits:
@@ -142,15 +175,21 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                     async with asyncio.TaskGroup() as group:
                         writer_task = group.create_task(writer.run())
                         deposits_task = group.create_task(follow_deposits())
+                        follow_task = group.create_task(follower.run(writer.apply, on_view))
                         checkpoint_task = group.create_task(_sign_checkpoints(checkpointer))
                         peers.spawn(
                             peers.catch_up_forever(
-                                effects.feed, CATCH_UP_INTERVAL, known=effects.known
+                                effects.feed_from_log, CATCH_UP_INTERVAL, known=effects.known
                             ),
                             name="catch-up",
                         )
+                        witness = Witness(
+                            peers, store, key, info.domain, lambda: follower.view.committee
+                        )
+                        peers.spawn(witness.run_forever(config.witness_interval), name="witness")
                         await (stop or asyncio.Event()).wait()
                         deposits_task.cancel()
+                        follow_task.cancel()
                         checkpoint_task.cancel()
                         writer_task.cancel()
                 finally:

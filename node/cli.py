@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--confirmations", type=int, help="blocks before a deposit is credited")
     run.add_argument("--poll-interval", type=float, help="seconds between chain polls")
     run.add_argument("--peer", action="append", dest="peers", help="a peer's URL (repeatable)")
+    run.add_argument(
+        "--checkpoint-entries", type=int, help="sign a checkpoint every N entries (default 100)"
+    )
+    run.add_argument(
+        "--checkpoint-ms",
+        type=int,
+        help="or when the log grew and N ms passed since the last (default 1000)",
+    )
+    run.add_argument(
+        "--witness-interval", type=float, help="seconds between witnessing rounds (default 2)"
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 

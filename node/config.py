@@ -36,6 +36,9 @@ class NodeConfig:
     poll_interval: float = 1.0
     sync: bool = True
     peers: tuple[str, ...] | None = None  # None: the committee's endpoints from the Vault
+    checkpoint_entries: int = 100  # sign a checkpoint when the log grew by this many entries
+    checkpoint_ms: int = 1_000  # or when it grew at all and this many ms passed
+    witness_interval: float = 2.0  # seconds between rounds of witnessing the peers
 
     def load_key(self) -> PrivateKey:
         """The node's key, from the key file or the environment (never printed)."""
@@ -75,7 +78,17 @@ _FIELDS = {
     "poll_interval",
     "sync",
     "peers",
+    "checkpoint_entries",
+    "checkpoint_ms",
+    "witness_interval",
 }
+
+
+def _positive_int(values: dict[str, Any], name: str, default: int) -> int:
+    value = values.get(name, default)
+    if type(value) is not int or value < 1:
+        raise NodeConfigError(f"--{name.replace('_', '-')} must be a positive integer")
+    return value
 
 
 def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> NodeConfig:
@@ -98,6 +111,9 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> NodeConf
     if not isinstance(confirmations, int) or confirmations < 1:
         raise NodeConfigError("--confirmations must be a positive integer")
     peers = values.get("peers")
+    witness_interval = values.get("witness_interval", 2.0)
+    if type(witness_interval) not in (int, float) or not 0 < witness_interval < 86_400:
+        raise NodeConfigError("--witness-interval must be a number of seconds above 0")
     return NodeConfig(
         data_dir=Path(values["data_dir"]),
         rpc_url=str(values["rpc_url"]),
@@ -111,6 +127,9 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> NodeConf
         poll_interval=float(values.get("poll_interval", 1.0)),
         sync=bool(values.get("sync", True)),
         peers=None if peers is None else tuple(str(p) for p in peers),
+        checkpoint_entries=_positive_int(values, "checkpoint_entries", 100),
+        checkpoint_ms=_positive_int(values, "checkpoint_ms", 1_000),
+        witness_interval=float(witness_interval),
     )
 
 

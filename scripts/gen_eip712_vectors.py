@@ -65,6 +65,13 @@ FIELDS: dict[str, list[tuple[str, str]]] = {
         ("root", "bytes32"),
         ("timestamp", "uint64"),
     ],
+    "Cosignature": [
+        ("witness", "address"),
+        ("node", "address"),
+        ("treeSize", "uint64"),
+        ("root", "bytes32"),
+        ("timestamp", "uint64"),
+    ],
 }
 
 
@@ -135,6 +142,17 @@ def _checkpoint(**changes: Any) -> dict[str, Any]:
         "treeSize": 1024,
         "root": fixed_bytes("root", 32),
         "timestamp": 1_767_225_600_000,
+    }
+    return message | changes
+
+
+def _cosignature(**changes: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "witness": address("node-1"),
+        "node": address("node-0"),
+        "treeSize": 1024,
+        "root": fixed_bytes("root", 32),
+        "timestamp": 1_767_225_601_500,
     }
     return message | changes
 
@@ -247,6 +265,34 @@ def cases() -> list[tuple[str, dict[str, Any], str, dict[str, Any]]]:
         ("checkpoint-timestamp-0", DEVNET, "Checkpoint", _checkpoint(timestamp=0)),
         ("checkpoint-timestamp-2**64-1", DEVNET, "Checkpoint", _checkpoint(timestamp=U64_MAX)),
         ("checkpoint-chain-1", _domain(1, VAULT), "Checkpoint", _checkpoint()),
+        ("cosignature", DEVNET, "Cosignature", _cosignature()),
+        ("cosignature-tree-size-1", DEVNET, "Cosignature", _cosignature(treeSize=1)),
+        (
+            "cosignature-tree-size-2**64-1",
+            DEVNET,
+            "Cosignature",
+            _cosignature(treeSize=U64_MAX),
+        ),
+        ("cosignature-timestamp-0", DEVNET, "Cosignature", _cosignature(timestamp=0)),
+        (
+            "cosignature-timestamp-2**64-1",
+            DEVNET,
+            "Cosignature",
+            _cosignature(timestamp=U64_MAX),
+        ),
+        (
+            "cosignature-zero-addresses",
+            DEVNET,
+            "Cosignature",
+            _cosignature(witness=ZERO_ADDRESS, node=ZERO_ADDRESS, root=ZERO32),
+        ),
+        (
+            "cosignature-ff-addresses",
+            DEVNET,
+            "Cosignature",
+            _cosignature(witness=FF_ADDRESS, node=FF_ADDRESS, root=FF32),
+        ),
+        ("cosignature-chain-1", _domain(1, VAULT), "Cosignature", _cosignature()),
     ]
     return out
 

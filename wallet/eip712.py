@@ -33,6 +33,7 @@ from wallet.types import (
     UINT256_MAX,
     Address,
     Checkpoint,
+    Cosignature,
     Domain,
     Epoch,
     Hash32,
@@ -55,12 +56,16 @@ WITHDRAWAL_TYPE = (
 )
 VOTE_TYPE = "Vote(bytes32 order,uint64 epoch)"
 CHECKPOINT_TYPE = "Checkpoint(address node,uint64 treeSize,bytes32 root,uint64 timestamp)"
+COSIGNATURE_TYPE = (
+    "Cosignature(address witness,address node,uint64 treeSize,bytes32 root,uint64 timestamp)"
+)
 
 DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
 TRANSFER_TYPEHASH = keccak256(TRANSFER_TYPE.encode())
 WITHDRAWAL_TYPEHASH = keccak256(WITHDRAWAL_TYPE.encode())
 VOTE_TYPEHASH = keccak256(VOTE_TYPE.encode())
 CHECKPOINT_TYPEHASH = keccak256(CHECKPOINT_TYPE.encode())
+COSIGNATURE_TYPEHASH = keccak256(COSIGNATURE_TYPE.encode())
 
 _NAME_HASH = keccak256(DOMAIN_NAME.encode())
 _VERSION_HASH = keccak256(DOMAIN_VERSION.encode())
@@ -68,7 +73,7 @@ _DIGEST_PREFIX = b"\x19\x01"
 _ADDRESS_PAD = bytes(12)
 
 #: Every message type that has an EIP-712 struct hash.
-Message = Transfer | Withdrawal | Vote | Checkpoint
+Message = Transfer | Withdrawal | Vote | Checkpoint | Cosignature
 
 
 # ---------------------------------------------------------------- words
@@ -193,8 +198,23 @@ def _checkpoint_hash(c: Checkpoint) -> Hash32:
     )
 
 
+def _cosignature_hash(c: Cosignature) -> Hash32:
+    return keccak256(
+        b"".join(
+            (
+                COSIGNATURE_TYPEHASH,
+                _address(c.witness, "witness"),
+                _address(c.node, "node"),
+                _uint64(c.tree_size, "treeSize"),
+                _bytes32(c.root, "root"),
+                _uint64(c.timestamp, "timestamp"),
+            )
+        )
+    )
+
+
 def struct_hash(message: Message) -> Hash32:
-    """EIP-712 ``hashStruct`` of a Transfer, Withdrawal, Vote or Checkpoint.
+    """EIP-712 ``hashStruct`` of a Transfer, Withdrawal, Vote, Checkpoint or Cosignature.
 
     A :class:`~wallet.types.Vote`'s struct covers ``order`` and ``epoch`` only (its
     ``signer`` and ``signature`` are not signed data).
@@ -207,6 +227,8 @@ def struct_hash(message: Message) -> Hash32:
         return _vote_hash(message.order, message.epoch)
     if isinstance(message, Checkpoint):
         return _checkpoint_hash(message)
+    if isinstance(message, Cosignature):
+        return _cosignature_hash(message)
     assert_never(message)
 
 
@@ -238,3 +260,8 @@ def vote_digest(domain: Domain, order: Hash32, epoch: Epoch) -> Hash32:
 def checkpoint_digest(domain: Domain, checkpoint: Checkpoint) -> Hash32:
     """The EIP-712 digest of a node's ``Checkpoint`` (signed tree head)."""
     return _digest(domain, _checkpoint_hash(checkpoint))
+
+
+def cosignature_digest(domain: Domain, cosignature: Cosignature) -> Hash32:
+    """The EIP-712 digest of a witness's ``Cosignature`` of another node's tree head."""
+    return _digest(domain, _cosignature_hash(cosignature))

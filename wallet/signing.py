@@ -8,7 +8,8 @@ refused, although ``ecrecover`` and eth-account would accept it).
 Encode, then sign: the digests come from :mod:`wallet.eip712`. The raw primitive that
 signs any 32 bytes is named :meth:`PrivateKey.unsafe_sign_digest` (eth-account calls it
 ``unsafe_sign_hash``): whoever chooses those bytes chooses what the key vouches for. Use
-:func:`sign_order`, :func:`sign_vote` and :func:`sign_checkpoint` instead.
+:func:`sign_order`, :func:`sign_vote`, :func:`sign_checkpoint` and
+:func:`sign_cosignature` instead.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import NoReturn
 import coincurve
 
 from wallet.codec import SECP256K1_N, address_hex, check_signature
-from wallet.eip712 import checkpoint_digest, order_digest, vote_digest
+from wallet.eip712 import checkpoint_digest, cosignature_digest, order_digest, vote_digest
 from wallet.errors import EncodingError, InvalidKey, InvalidSignature
 from wallet.keccak import keccak256
 from wallet.types import (
     Address,
     Checkpoint,
+    Cosignature,
     Domain,
     Epoch,
     Hash32,
@@ -199,6 +201,13 @@ def sign_checkpoint(key: PrivateKey, domain: Domain, checkpoint: Checkpoint) -> 
     return key.unsafe_sign_digest(checkpoint_digest(domain, checkpoint))
 
 
+def sign_cosignature(key: PrivateKey, domain: Domain, cosignature: Cosignature) -> Signature:
+    """A witness's signature of its cosignature of another node's tree head. Raises
+    :class:`InvalidKey` if ``key`` is not the cosignature's ``witness``."""
+    _require_signer(key, cosignature.witness, "cosignature's witness")
+    return key.unsafe_sign_digest(cosignature_digest(domain, cosignature))
+
+
 def verify_order(domain: Domain, signed: SignedOrder) -> bool:
     """Whether ``signed`` carries its owner's canonical signature of the order."""
     return verify(order_digest(domain, signed.order), signed.signature, signed.order.owner)
@@ -213,3 +222,9 @@ def verify_vote(domain: Domain, vote: Vote) -> bool:
 def verify_checkpoint(domain: Domain, checkpoint: Checkpoint, signature: Signature) -> bool:
     """Whether ``signature`` is ``checkpoint.node``'s canonical signature of it."""
     return verify(checkpoint_digest(domain, checkpoint), signature, checkpoint.node)
+
+
+def verify_cosignature(domain: Domain, cosignature: Cosignature, signature: Signature) -> bool:
+    """Whether ``signature`` is ``cosignature.witness``'s canonical signature of it (whether
+    the witness is one whose word counts is the caller's to decide)."""
+    return verify(cosignature_digest(domain, cosignature), signature, cosignature.witness)

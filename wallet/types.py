@@ -6,7 +6,8 @@ addresses, hex hashes) exist only at the edges (JSON, CLI) through :mod:`wallet.
 Amounts are integers in the token's base units, never floats.
 
 The message types mirror the EIP-712 types of docs/protocol.md section 1:
-``Transfer``, ``Withdrawal`` (together: an :data:`Order`), ``Vote`` and ``Checkpoint``.
+``Transfer``, ``Withdrawal`` (together: an :data:`Order`), ``Vote``, ``Checkpoint`` and
+``Cosignature``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,21 @@ class Checkpoint:
     """A node's signed tree head: its log had ``tree_size`` entries with Merkle ``root``
     at ``timestamp`` (Unix milliseconds)."""
 
+    node: Address
+    tree_size: int
+    root: Hash32
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cosignature:
+    """Witness ``witness`` vouches that node ``node``'s log had Merkle ``root`` at
+    ``tree_size`` entries, and that this is consistent with every earlier checkpoint of
+    ``node`` the witness accepted; ``timestamp`` is the witness's clock when it cosigned
+    (Unix milliseconds). It names the tree (size and root), not the node's checkpoint
+    timestamp: two checkpoints of one tree are the same statement."""
+
+    witness: Address
     node: Address
     tree_size: int
     root: Hash32

@@ -59,6 +59,7 @@ from wallet.types import (
     Amount,
     Certificate,
     Checkpoint,
+    Cosignature,
     Epoch,
     Hash32,
     Order,
@@ -140,6 +141,15 @@ class SignedCheckpointJSON(CheckpointJSON):
     signature: str
 
 
+class SignedCosignatureJSON(TypedDict):
+    witness: str
+    node: str
+    tree_size: int
+    root: str
+    timestamp: int
+    signature: str
+
+
 #: The keys of each object, in documentation order (the first missing one is reported).
 _FIELD_ORDER: Final[dict[frozenset[str], tuple[str, ...]]] = {
     frozenset(shape.__required_keys__): tuple(shape.__annotations__)
@@ -152,6 +162,7 @@ _FIELD_ORDER: Final[dict[frozenset[str], tuple[str, ...]]] = {
         CertificateJSON,
         CheckpointJSON,
         SignedCheckpointJSON,
+        SignedCosignatureJSON,
     )
 }
 _TRANSFER_KEYS: Final = frozenset(TransferJSON.__required_keys__)
@@ -162,6 +173,7 @@ _CERTIFICATE_VOTE_KEYS: Final = frozenset(CertificateVoteJSON.__required_keys__)
 _CERTIFICATE_KEYS: Final = frozenset(CertificateJSON.__required_keys__)
 _CHECKPOINT_KEYS: Final = frozenset(CheckpointJSON.__required_keys__)
 _SIGNED_CHECKPOINT_KEYS: Final = frozenset(SignedCheckpointJSON.__required_keys__)
+_SIGNED_COSIGNATURE_KEYS: Final = frozenset(SignedCosignatureJSON.__required_keys__)
 
 
 # ---------------------------------------------------------------- errors
@@ -559,3 +571,36 @@ def signed_checkpoint_from_json(obj: object) -> tuple[Checkpoint, Signature]:
     """The checkpoint and the node's signature of :func:`signed_checkpoint_to_json`'s JSON."""
     value = _object(obj, _SIGNED_CHECKPOINT_KEYS, "", "signed_checkpoint")
     return _checkpoint(value), _signature(value["signature"], "", "signature")
+
+
+# ---------------------------------------------------------------- cosignatures
+
+
+def signed_cosignature_to_json(
+    cosignature: Cosignature, signature: Signature
+) -> SignedCosignatureJSON:
+    """``{"witness", "node", "tree_size", "root", "timestamp", "signature"}``: the
+    witness's signed cosignature of ``node``'s tree head (timestamp: the witness's clock,
+    Unix milliseconds)."""
+    return {
+        "witness": _address_out(cosignature.witness, "witness"),
+        "node": _address_out(cosignature.node, "node"),
+        "tree_size": _uint_out(cosignature.tree_size, UINT64_MAX, "tree_size"),
+        "root": _hex_out(cosignature.root, 32, "root"),
+        "timestamp": _uint_out(cosignature.timestamp, UINT64_MAX, "timestamp"),
+        "signature": _hex_out(signature, 65, "signature"),
+    }
+
+
+def signed_cosignature_from_json(obj: object) -> tuple[Cosignature, Signature]:
+    """The cosignature and the witness's signature of :func:`signed_cosignature_to_json`'s
+    JSON (the signature's syntax only: :func:`wallet.signing.verify_cosignature` checks it)."""
+    value = _object(obj, _SIGNED_COSIGNATURE_KEYS, "", "signed_cosignature")
+    cosignature = Cosignature(
+        _address(value["witness"], "", "witness"),
+        _address(value["node"], "", "node"),
+        _uint64(value["tree_size"], "", "tree_size"),
+        _hash(value["root"], "", "root"),
+        _uint64(value["timestamp"], "", "timestamp"),
+    )
+    return cosignature, _signature(value["signature"], "", "signature")

@@ -7,6 +7,8 @@ URL and following its deposits.
   start-up check of the RPC URL and the Vault address.
 * :class:`DepositWatcher` (:mod:`node.chain.watcher`) is the thin loop that turns the
   Vault's ``Deposited`` logs into :class:`~node.state.changes.ContractReceiveDeposit`\\ s.
+* :class:`~node.chain.follower.ChainFollower` (:mod:`node.chain.follower`) follows the
+  Vault after start: new epochs, endpoints, token (de)registrations.
 """
 
 from node.chain.deposits import (

@@ -82,7 +82,9 @@ class DepositLog:
 
     def change(self) -> ContractReceiveDeposit:
         """The state machine's input for this deposit."""
-        return ContractReceiveDeposit(self.deposit_id, self.beneficiary, self.token, self.amount)
+        return ContractReceiveDeposit(
+            self.deposit_id, self.beneficiary, self.token, self.amount, self.block_number
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +138,30 @@ def decode_token_event(topics: Sequence[bytes], position: LogPosition) -> TokenE
     )
 
 
-def compute_registered_tokens(events: Iterable[TokenEvent]) -> frozenset[Address]:
+def in_chain_order(events: Iterable[TokenEvent]) -> list[TokenEvent]:
+    """``events`` sorted by block, then log index."""
+    return sorted(events, key=lambda e: (e.position.block_number, e.position.log_index))
+
+
+def compute_token_sets(
+    events: Iterable[TokenEvent],
+) -> tuple[frozenset[Address], frozenset[Address]]:
     """The tokens registered after ``events`` (in any order: they are replayed in chain
-    order, by block then log index). The Vault refuses to register a registered token or
-    deregister an unregistered one, so the last event of each token decides."""
+    order), and those deregistered (registered once, not now). The Vault refuses to
+    register a registered token or deregister an unregistered one, so the last event of
+    each token decides."""
     registered: set[Address] = set()
-    for event in sorted(events, key=lambda e: (e.position.block_number, e.position.log_index)):
+    deregistered: set[Address] = set()
+    for event in in_chain_order(events):
         if event.registered:
             registered.add(event.token)
+            deregistered.discard(event.token)
         else:
             registered.discard(event.token)
-    return frozenset(registered)
+            deregistered.add(event.token)
+    return frozenset(registered), frozenset(deregistered)
+
+
+def compute_registered_tokens(events: Iterable[TokenEvent]) -> frozenset[Address]:
+    """The tokens registered after ``events`` (:func:`compute_token_sets`)."""
+    return compute_token_sets(events)[0]

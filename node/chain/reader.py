@@ -34,7 +34,7 @@ from node.chain.logs import (
     LogDecodeError,
     LogPosition,
     TokenEvent,
-    compute_registered_tokens,
+    compute_token_sets,
     decode_deposit,
     decode_token_event,
     split_range,
@@ -170,9 +170,10 @@ class ChainReader:
     async def is_token_registered(self, token: Address) -> bool:
         return bool(await self._view("isTokenRegistered", None, address_hex(token)))
 
-    async def committee(self, epoch: int) -> CommitteeInfo:
-        """The committee of ``epoch`` (:class:`UnknownEpochError` if there is none)."""
-        members, endpoints, quorum, retired_at = await self._view("committee", None, epoch)
+    async def committee(self, epoch: int, block: int | None = None) -> CommitteeInfo:
+        """The committee of ``epoch`` at ``block`` (default: the latest), with its
+        current endpoints (:class:`UnknownEpochError` if there is none)."""
+        members, endpoints, quorum, retired_at = await self._view("committee", block, epoch)
         return CommitteeInfo(
             Committee(Epoch(epoch), tuple(parse_address(m) for m in members), int(quorum)),
             tuple(str(e) for e in endpoints),
@@ -199,11 +200,18 @@ class ChainReader:
     ) -> frozenset[Address]:
         """The registered token set, replayed from the TokenRegistered/TokenDeregistered
         logs of ``from_block`` (the deploy block) to ``to_block`` (default: the head)."""
+        return (await self.token_sets(from_block, to_block, max_span=max_span))[0]
+
+    async def token_sets(
+        self, from_block: int, to_block: int | None = None, *, max_span: int = DEFAULT_MAX_SPAN
+    ) -> tuple[frozenset[Address], frozenset[Address]]:
+        """The registered and the deregistered tokens (:func:`compute_token_sets`), from
+        the logs of ``from_block`` to ``to_block`` (default: the head)."""
         last = await self.head() if to_block is None else to_block
         events: list[TokenEvent] = []
         for blocks in split_range(from_block, last, max_span):
             events.extend(await self.token_events(blocks))
-        return compute_registered_tokens(events)
+        return compute_token_sets(events)
 
     # ------------------------------------------------------------ start-up check
 

@@ -13,7 +13,9 @@ its lifetime, and back-pressure is free (no deposit is read ahead of the writer)
 (or ``await queue.put(change)`` when the writer consumes a queue). Cancelling the task that
 runs the loop, or leaving the ``async with``, stops the watcher; nothing is left running.
 The watcher's cursor moves as it hands deposits over; after a restart, the store's
-``next_deposit_id()`` is the truth, so pass it again.
+``next_deposit_id()`` is the truth, so pass it again, with the store's
+``deposit_block()`` (the block of the last credited deposit, kept in the same write) as
+``from_block`` when there is one: no deposit still to credit is before it.
 
 **Confirmations.** A deposit is handed over once its log is ``confirmations`` blocks deep
 (the block holding it counts as one). The devnet default is 2 (anvil reorganises only when

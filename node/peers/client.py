@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from node.peers.outbox import Backoff, Outbox
+from node.peers.outbox import Backoff, Outbox, Push
 from node.peers.replies import (
     BadReplyError,
     account_certificates,
@@ -23,10 +23,11 @@ from node.peers.replies import (
     log_page,
     read_json,
     tree_size,
+    unknown_digests,
     unknown_orders,
 )
 from wallet import wire
-from wallet.codec import address_hex
+from wallet.codec import address_hex, hash_hex
 from wallet.errors import EncodingError
 from wallet.types import Address, Certificate, Hash32
 
@@ -76,8 +77,10 @@ class _Peer:
     outbox: Outbox
     backoff: Backoff
     log_index: int = 0  # catch-up: the next entry of its log to pull (memory only)
+    seen_size: int | None = None  # its log's size at the last pull (for metrics)
     sending: int = 0  # certificates in the batch being delivered (tried or backing off)
     pulling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    sender: asyncio.Task[None] | None = None
 
 
 class PeerClient:
@@ -107,11 +110,7 @@ class PeerClient:
     ) -> None:
         self.settings = settings if settings is not None else PeerSettings()
         self._rng = rng if rng is not None else random.Random()
-        s = self.settings
-        self._peers = [
-            _Peer(url, Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
-            for url in dict.fromkeys(url.rstrip("/") for url in urls)
-        ]
+        self._peers = [self._new_peer(url) for url in dict.fromkeys(u.rstrip("/") for u in urls)]
         self._given_group = task_group
         self._own_group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -131,6 +130,10 @@ class PeerClient:
         """True once :meth:`aclose` has stopped the tasks and closed the session."""
         return self._state == "closed" and (self._session is None or self._session.closed)
 
+    def seen_tree_size(self, url: str) -> int | None:
+        """The size of ``url``'s log when catch-up last asked (None before it did)."""
+        return self._peer(url).seen_size
+
     def queued(self, url: str) -> int:
         """Certificates not yet delivered to ``url``: queued, or in the batch being sent."""
         peer = self._peer(url)
@@ -139,6 +142,26 @@ class PeerClient:
     def dropped(self, url: str) -> int:
         """Certificates dropped for ``url`` because its queue was full."""
         return self._peer(url).outbox.dropped
+
+    def _new_peer(self, url: str) -> _Peer:
+        s = self.settings
+        return _Peer(url, Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
+
+    def set_urls(self, urls: Iterable[str]) -> None:
+        """Follow a changed peer list (a new committee, a moved endpoint): a new peer gets
+        a sender (and is caught up from its log's start); a peer no longer listed loses
+        its sender and whatever was queued for it; the others keep their queue and
+        catch-up position."""
+        wanted = list(dict.fromkeys(url.rstrip("/") for url in urls))
+        kept = {peer.url: peer for peer in self._peers if peer.url in wanted}
+        for peer in self._peers:
+            if peer.url not in kept and peer.sender is not None:
+                peer.sender.cancel()
+        added = [self._new_peer(url) for url in wanted if url not in kept]
+        self._peers = [kept[url] if url in kept else added.pop(0) for url in wanted]
+        for peer in self._peers:
+            if peer.sender is None and self._state == "running":
+                peer.sender = self._spawn(self._sender(peer), f"peer-sender {peer.url}")
 
     def _peer(self, url: str) -> _Peer:
         for peer in self._peers:
@@ -165,7 +188,7 @@ class PeerClient:
             await self._own_group.__aenter__()
         self._state = "running"
         for peer in self._peers:
-            self.spawn(self._sender(peer), name=f"peer-sender {peer.url}")
+            peer.sender = self._spawn(self._sender(peer), f"peer-sender {peer.url}")
         return self
 
     async def __aexit__(
@@ -198,20 +221,23 @@ class PeerClient:
         """Run ``coroutine`` as a task owned by this client: cancelled by :meth:`aclose`,
         an exception in it logged (it cannot take the node down). False, and the
         coroutine is closed unrun, when the client is not running."""
+        return self._spawn(coroutine, name) is not None
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None:
         group = self._given_group if self._given_group is not None else self._own_group
         if self._state != "running" or group is None:
             coroutine.close()
-            return False
+            return None
         try:
             task = group.create_task(_guarded(coroutine, name), name=name)
         except RuntimeError:  # the caller's task group is already shutting down
             coroutine.close()
-            return False
+            return None
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         # A task cancelled before its first step never starts ``coroutine``: close it.
         task.add_done_callback(lambda _: coroutine.close())
-        return True
+        return task
 
     def _session_or_fail(self) -> aiohttp.ClientSession:
         if self._session is None or self._state != "running":
@@ -220,18 +246,19 @@ class PeerClient:
 
     # ------------------------------------------------------------ push
 
-    def push(self, certificates: Iterable[Certificate]) -> None:
-        """Queue ``certificates`` for every peer and return at once; each peer's sender
-        posts them in batches. Never blocks, never raises because of a peer."""
+    def push(self, certificates: Iterable[tuple[Hash32, Certificate]]) -> None:
+        """Queue ``certificates`` (each with its order's digest) for every peer and return
+        at once; each peer's sender delivers them in batches. Never blocks, never raises
+        because of a peer."""
         if self._state != "running":
             return
-        for certificate in certificates:
+        for digest, certificate in certificates:
             try:
                 text = wire.certificate_to_json(certificate)
             except EncodingError as exc:  # a certificate we applied always encodes
                 log.error("cannot push a certificate that does not encode: %s", exc)
                 continue
-            item = json.dumps(text, separators=(",", ":")).encode()
+            item = Push(digest, json.dumps(text, separators=(",", ":")).encode())
             for peer in self._peers:
                 if not peer.outbox.put(item) and peer.outbox.dropped % 1000 == 1:
                     log.warning(
@@ -253,11 +280,18 @@ class PeerClient:
             finally:
                 peer.sending = 0
 
-    async def _deliver(self, peer: _Peer, batch: list[bytes]) -> None:
-        body = b'{"certificates":[' + b",".join(batch) + b"]}"
+    async def _deliver(self, peer: _Peer, batch: list[Push]) -> None:
+        """Offer the batch's digests, then post the certificates the peer lacks."""
         for _ in range(self.settings.max_attempts):
             if peer.backoff.failures:  # the peer is down: wait before trying it again
                 await asyncio.sleep(peer.backoff.delay())
+            wanted = await self._offer(peer, batch)
+            if wanted is None:
+                continue
+            batch = wanted
+            if not batch:
+                return
+            body = b'{"certificates":[' + b",".join(p.body for p in batch) + b"]}"
             if await self._post_batch(peer, body, len(batch)) is _Outcome.DONE:
                 return
         log.warning(
@@ -267,6 +301,32 @@ class PeerClient:
             len(batch),
             self.settings.max_attempts,
         )
+
+    async def _offer(self, peer: _Peer, batch: list[Push]) -> list[Push] | None:
+        """The items of ``batch`` whose orders the peer has not applied (it is asked with
+        their digests: when the wallet sent its certificate to every node, as wallets do,
+        that is none, and the peer is spared decoding certificates it has). All of them
+        when the peer cannot say; None when it is down (try again later)."""
+        url = peer.url + "/v1/certificates/unknown"
+        body = json.dumps({"digests": [hash_hex(p.digest) for p in batch]}).encode()
+        try:
+            async with self._session_or_fail().post(url, data=body, headers=_JSON) as response:
+                if response.status == 200:
+                    self._up(peer)
+                    reply = await read_json(response, self.settings.max_reply_bytes)
+                    try:
+                        unknown = unknown_digests(reply, [p.digest for p in batch])
+                    except BadReplyError as exc:
+                        log.warning("peer %s: unreadable reply to an offer: %s", peer.url, exc)
+                        return batch
+                    return [p for p in batch if p.digest in unknown]
+                if 400 <= response.status < 500 and response.status not in (408, 429):
+                    self._up(peer)
+                    return batch  # a peer that does not know offers: send it everything
+                raise BadReplyError(f"HTTP {response.status}")
+        except _NETWORK_ERRORS as exc:
+            self._down(peer, "offer", exc)
+            return None
 
     async def _post_batch(self, peer: _Peer, body: bytes, count: int) -> _Outcome:
         url = peer.url + "/v1/certificates/batch"
@@ -311,6 +371,31 @@ class PeerClient:
             if response.status != 200:
                 raise BadReplyError(f"HTTP {response.status} for {path}")
             return await read_json(response, self.settings.max_reply_bytes)
+
+    async def get_json(self, url: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET ``url + path`` with this client's session, timeouts and reply limit, for the
+        node's other peer protocols (witnessing): the JSON of a 200 reply, or None for a
+        404. Raises :class:`BadReplyError` for anything else, a refused connection or a
+        timeout included (the caller logs it and skips the peer this round)."""
+        try:
+            async with self._session_or_fail().get(url + path, params=params) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise BadReplyError(f"HTTP {response.status} for {path}")
+                return await read_json(response, self.settings.max_reply_bytes)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise BadReplyError(f"{path}: {_describe(exc)}") from None
+
+    async def post_json(self, url: str, path: str, body: object) -> int:
+        """POST ``body`` as JSON to ``url + path``; the reply's status (its body is not
+        read). Raises :class:`BadReplyError` for a refused connection or a timeout."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        try:
+            async with self._session_or_fail().post(url + path, data=data, headers=_JSON) as reply:
+                return reply.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise BadReplyError(f"{path}: {_describe(exc)}") from None
 
     async def fetch_missing(self, account: Address, first: int, last: int) -> list[Certificate]:
         """``account``'s certificates at sequences ``first``..``last`` from the peers, asked
@@ -371,6 +456,7 @@ class PeerClient:
         async with peer.pulling:
             try:
                 size = tree_size(await self._get_json(peer, "/v1/log/head", {}))
+                peer.seen_size = size
                 if size < peer.log_index:
                     log.warning(
                         "peer %s: its log shrank to %d (below %d): pulling again from 0",

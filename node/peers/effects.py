@@ -12,8 +12,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from node.errors import NodeError
 from node.peers.client import PeerClient
-from node.state import Event, ReceiveCertificate, RequestMissingCertificates, SendCertificateToPeers
+from node.state import (
+    Event,
+    EventRefused,
+    ReceiveCertificate,
+    RefusalCode,
+    RequestMissingCertificates,
+    SendCertificateToPeers,
+)
 from node.writer import Writer
 from wallet.types import Address, Certificate, Hash32
 
@@ -21,6 +29,11 @@ log = logging.getLogger("farthing.node.peers")
 
 #: The API's ``on_events`` (node.api.EventSink).
 EventSink = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class EpochNotYetKnownError(NodeError):
+    """A peer's certificate is of an epoch this node's chain follower has not seen start
+    yet (it follows the Vault a little behind the peer): transient, pull it again later."""
 
 
 class Effects:
@@ -46,9 +59,11 @@ class Effects:
         self._fetching: dict[Address, int] = {}  # account -> last sequence being fetched
 
     async def on_events(self, events: Sequence[Event]) -> None:
-        certificates = [e.certificate for e in events if isinstance(e, SendCertificateToPeers)]
-        if certificates:
-            self.peers.push(certificates)
+        pushes = [
+            (e.digest, e.certificate) for e in events if isinstance(e, SendCertificateToPeers)
+        ]
+        if pushes:
+            self.peers.push(pushes)
         for event in events:
             if isinstance(event, RequestMissingCertificates):
                 self._request(event)
@@ -61,6 +76,20 @@ class Effects:
     def known(self, digest: Hash32) -> bool:
         """Whether the order with ``digest`` is applied here (catch-up skips it)."""
         return self.writer.store.has_certificate(digest)
+
+    async def feed_from_log(self, certificate: Certificate) -> None:
+        """:meth:`feed` for catch-up: a certificate of an epoch later than this node's
+        current one, refused as ``unknown_epoch``, raises :class:`EpochNotYetKnownError` so
+        that catch-up does not move past it and pulls it again on its next round."""
+        t = await self.writer.apply(ReceiveCertificate(certificate))
+        await self.on_events(t.events)
+        if certificate.epoch > self.writer.context.current_epoch and any(
+            isinstance(e, EventRefused) and e.code is RefusalCode.UNKNOWN_EPOCH for e in t.events
+        ):
+            raise EpochNotYetKnownError(
+                f"a certificate of epoch {certificate.epoch}, which this node has not seen "
+                "start on chain yet"
+            )
 
     def _request(self, event: RequestMissingCertificates) -> None:
         account, last = event.account, event.last

@@ -1,4 +1,4 @@
-"""One peer's outbound queue of encoded certificates, and the retry delay while it is down.
+"""One peer's outbound queue of certificates, and the retry delay while it is down.
 
 Both are plain data structures: no sockets, no tasks (the sender in
 :mod:`node.peers.client` drains the queue and sleeps the delays).
@@ -9,10 +9,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from typing import NamedTuple
+
+from wallet.types import Hash32
+
+
+class Push(NamedTuple):
+    """A certificate to push: its order's digest and its JSON text."""
+
+    digest: Hash32
+    body: bytes
 
 
 class Outbox:
-    """A bounded FIFO of certificates (their JSON text) waiting to be pushed to one peer.
+    """A bounded FIFO of certificates (:class:`Push`) waiting to be pushed to one peer.
 
     When it is full, :meth:`put` drops the **oldest** item to make room (see the package
     docstring for why); :attr:`dropped` counts those, for logs and tests.
@@ -23,13 +33,13 @@ class Outbox:
             raise ValueError("an outbox holds at least one item")
         self.capacity = capacity
         self.dropped = 0
-        self._items: deque[bytes] = deque()
+        self._items: deque[Push] = deque()
         self._ready = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: bytes) -> bool:
+    def put(self, item: Push) -> bool:
         """Queue ``item``; False when the oldest item had to be dropped for it."""
         kept = True
         if len(self._items) >= self.capacity:
@@ -44,13 +54,13 @@ class Outbox:
         """Return when at least one item is queued."""
         await self._ready.wait()
 
-    def take(self, max_items: int, max_bytes: int) -> list[bytes]:
+    def take(self, max_items: int, max_bytes: int) -> list[Push]:
         """Remove and return the oldest items, at most ``max_items`` of them and (unless the
         first alone is larger) at most ``max_bytes`` of JSON text once joined."""
-        batch: list[bytes] = []
+        batch: list[Push] = []
         size = 0
         while self._items and len(batch) < max_items:
-            cost = len(self._items[0]) + 1  # its comma
+            cost = len(self._items[0].body) + 1  # its comma
             if batch and size + cost > max_bytes:
                 break
             batch.append(self._items.popleft())

@@ -16,6 +16,7 @@ import aiohttp
 
 from node.state.entries import DEPOSIT, TRANSFER, WITHDRAWAL
 from wallet import wire
+from wallet.codec import parse_hash32
 from wallet.errors import EncodingError
 from wallet.types import Address, Certificate, Hash32
 
@@ -116,6 +117,20 @@ def unknown_orders(
         if leaf[0] != DEPOSIT and not known(Hash32(leaf[1:])):
             unknown.append(index)
     return unknown, size
+
+
+def unknown_digests(reply: Any, offered: list[Hash32]) -> set[Hash32]:
+    """The digests of a ``/v1/certificates/unknown`` reply: a subset of ``offered``."""
+    items = _field(reply, "unknown", list)
+    unknown: set[Hash32] = set()
+    for item in items:
+        try:
+            unknown.add(parse_hash32(item))
+        except EncodingError:
+            raise BadReplyError("an unknown digest is not a hash") from None
+    if not unknown.issubset(offered):
+        raise BadReplyError("the peer lacks digests it was not offered")
+    return unknown
 
 
 def log_page(

@@ -31,12 +31,19 @@ The rules (docs/protocol.md, "Ledger rules"):
   signature) exactly once, whatever the local balance; one ahead of the account's sequence
   waits, and the missing ones are requested;
 * credit each chain deposit once, in deposit id order;
+* learn from the chain (``ContractReceiveNewEpoch``, ``ContractReceiveTokenRegistration``)
+  a new epoch's committee (stored before any certificate of it is checked), the current
+  epoch (votes carry it; a node outside its committee votes for nothing) and the token
+  set (a deregistered token is voted on for withdrawals only); these set a new
+  :class:`NodeContext` the writer uses for every later change;
 * every applied certificate and deposit appends one entry to the log.
 """
 
 from node.state.changes import (
     ActionSubmitOrder,
     ContractReceiveDeposit,
+    ContractReceiveNewEpoch,
+    ContractReceiveTokenRegistration,
     ReceiveCertificate,
     StateChange,
 )
@@ -45,9 +52,12 @@ from node.state.events import (
     EventCertificateApplied,
     EventCertificateDuplicate,
     EventCertificatePending,
+    EventCommitteeStored,
     EventDepositCredited,
     EventDepositDuplicate,
+    EventEpochChanged,
     EventRefused,
+    EventTokensChanged,
     RefusalCode,
     RequestMissingCertificates,
     SendCertificateToPeers,
@@ -62,13 +72,18 @@ __all__ = [
     "ActionSubmitOrder",
     "Committee",
     "ContractReceiveDeposit",
+    "ContractReceiveNewEpoch",
+    "ContractReceiveTokenRegistration",
     "Event",
     "EventCertificateApplied",
     "EventCertificateDuplicate",
     "EventCertificatePending",
+    "EventCommitteeStored",
     "EventDepositCredited",
     "EventDepositDuplicate",
+    "EventEpochChanged",
     "EventRefused",
+    "EventTokensChanged",
     "LedgerView",
     "Lock",
     "LogEntry",

@@ -152,4 +152,4 @@ def _apply(scratch: Scratch, certificate: Certificate, digest: Hash32) -> None:
     index = scratch.log_index()
     scratch.log.append(LogEntry(order_leaf(order, digest), certificate))
     scratch.events.append(EventCertificateApplied(digest, owner, order.sequence, index))
-    scratch.events.append(SendCertificateToPeers(certificate))
+    scratch.events.append(SendCertificateToPeers(certificate, digest))

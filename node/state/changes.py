@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from node.state.records import Committee
 from wallet.types import Address, Amount, Certificate, SignedOrder
 
 
@@ -24,12 +25,40 @@ class ReceiveCertificate:
 
 @dataclass(frozen=True, slots=True)
 class ContractReceiveDeposit:
-    """A ``Deposited`` event of the Vault, deep enough below the chain head to credit."""
+    """A ``Deposited`` event of the Vault, deep enough below the chain head to credit.
+    ``block_number`` (where the log is; not part of the deposit's identity) is kept with
+    the deposit cursor so that a restarted watcher scans from there, not from the
+    Vault's deploy block."""
 
     deposit_id: int
     beneficiary: Address
     token: Address
     amount: Amount
+    block_number: int | None = field(default=None, compare=False)
 
 
-StateChange = ActionSubmitOrder | ReceiveCertificate | ContractReceiveDeposit
+@dataclass(frozen=True, slots=True)
+class ContractReceiveNewEpoch:
+    """The Vault started epoch ``committee.epoch`` (seen at a final block): its committee
+    becomes known for certificates and, if it is later than the node's current epoch,
+    the node's votes carry it from now on."""
+
+    committee: Committee
+
+
+@dataclass(frozen=True, slots=True)
+class ContractReceiveTokenRegistration:
+    """A ``TokenRegistered`` (``registered``) or ``TokenDeregistered`` event of the Vault,
+    seen at a final block."""
+
+    token: Address
+    registered: bool
+
+
+StateChange = (
+    ActionSubmitOrder
+    | ReceiveCertificate
+    | ContractReceiveDeposit
+    | ContractReceiveNewEpoch
+    | ContractReceiveTokenRegistration
+)

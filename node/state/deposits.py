@@ -27,6 +27,7 @@ def handle_deposit(scratch: Scratch, change: ContractReceiveDeposit) -> None:
         change.token, change.amount
     )
     scratch.next_deposit_id = expected + 1
+    scratch.deposit_block = change.block_number
     index = scratch.log_index()
     scratch.log.append(
         LogEntry(deposit_leaf(change.deposit_id, beneficiary, change.token, change.amount))

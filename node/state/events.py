@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from wallet.types import Address, Certificate, Hash32, Sequence, Vote
+from wallet.types import Address, Certificate, Epoch, Hash32, Sequence, Vote
 
 
 class RefusalCode(enum.StrEnum):
@@ -28,6 +28,8 @@ class RefusalCode(enum.StrEnum):
     BAD_VOTE = "bad_vote"
     CONFLICTING_CERTIFICATE = "conflicting_certificate"
     DEPOSIT_GAP = "deposit_gap"
+    NOT_VOTING = "not_voting"
+    COMMITTEE_CONFLICT = "committee_conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,11 @@ class EventCertificateApplied:
 
 @dataclass(frozen=True, slots=True)
 class SendCertificateToPeers:
-    """Push a newly applied certificate to every peer."""
+    """Push a newly applied certificate to every peer (``digest``: its order's, which the
+    peers are asked about first)."""
 
     certificate: Certificate
+    digest: Hash32
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,31 @@ class EventDepositDuplicate:
     deposit_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class EventEpochChanged:
+    """The node's current epoch moved to ``epoch``; ``member``: whether this node is in
+    its committee (if not, it refuses to vote from now on and keeps serving reads)."""
+
+    epoch: Epoch
+    member: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventCommitteeStored:
+    """The committee of ``epoch`` is now known: certificates of that epoch are checked
+    against it."""
+
+    epoch: Epoch
+
+
+@dataclass(frozen=True, slots=True)
+class EventTokensChanged:
+    """The Vault registered (``registered``) or deregistered ``token``."""
+
+    token: Address
+    registered: bool
+
+
 Event = (
     EventRefused
     | SendVote
@@ -112,4 +141,7 @@ Event = (
     | RequestMissingCertificates
     | EventDepositCredited
     | EventDepositDuplicate
+    | EventEpochChanged
+    | EventCommitteeStored
+    | EventTokensChanged
 )

@@ -77,13 +77,18 @@ class NodeContext:
     """What the state machine needs to know about this node and the deployment: the
     EIP-712 domain, the registered tokens, the current epoch, this node's address and a
     deterministic signer of vote digests (RFC 6979, so the same digest gives the same
-    signature)."""
+    signature). ``withdraw_only`` are the tokens the Vault deregistered (their balances
+    can still leave by withdrawal); ``member`` is whether this node belongs to the
+    committee of ``current_epoch`` (a node that does not votes for nothing). The chain
+    follower moves them through the writer (``ContractReceive*`` changes)."""
 
     domain: Domain
     node: Address
     tokens: frozenset[Address]
     current_epoch: Epoch
     sign: Callable[[Hash32], Signature]
+    withdraw_only: frozenset[Address] = frozenset()
+    member: bool = True
 
 
 @dataclass(frozen=True, slots=True)

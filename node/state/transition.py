@@ -8,6 +8,8 @@ from typing import assert_never
 from node.state.changes import (
     ActionSubmitOrder,
     ContractReceiveDeposit,
+    ContractReceiveNewEpoch,
+    ContractReceiveTokenRegistration,
     ReceiveCertificate,
     StateChange,
 )
@@ -20,7 +22,9 @@ from wallet.types import Address, Certificate, Epoch, Hash32, Sequence
 @dataclass(frozen=True, slots=True)
 class Transition:
     """What one state change did: the records to write in one atomic batch, and the
-    events to perform after that batch is committed. A refusal writes nothing."""
+    events to perform after that batch is committed. A refusal writes nothing.
+    ``context``, when set, is the node's new context (a new epoch, a token
+    (de)registered): the writer uses it for every later change."""
 
     events: tuple[Event, ...] = ()
     accounts: dict[Address, AccountRecord] = field(default_factory=dict)
@@ -29,6 +33,9 @@ class Transition:
     pending_removed: frozenset[tuple[Address, Sequence]] = frozenset()
     next_deposit_id: int | None = None
     log: tuple[LogEntry, ...] = ()
+    committees: tuple[Committee, ...] = ()
+    deposit_block: int | None = None
+    context: NodeContext | None = None
 
     @property
     def writes_nothing(self) -> bool:
@@ -39,6 +46,8 @@ class Transition:
             or self.pending_removed
             or self.next_deposit_id is not None
             or self.log
+            or self.committees
+            or self.deposit_block is not None
         )
 
 
@@ -56,6 +65,9 @@ class Scratch:
         self.pending_removed: set[tuple[Address, Sequence]] = set()
         self.next_deposit_id: int | None = None
         self.log: list[LogEntry] = []
+        self.committees: dict[Epoch, Committee] = {}
+        self.deposit_block: int | None = None
+        self.context: NodeContext | None = None
 
     def account(self, address: Address) -> AccountRecord:
         found = self.accounts.get(address)
@@ -72,7 +84,8 @@ class Scratch:
         return self.pending_added.get(key) or self.view.pending(owner, sequence)
 
     def committee(self, epoch: Epoch) -> Committee | None:
-        return self.view.committee(epoch)
+        found = self.committees.get(epoch)
+        return found if found is not None else self.view.committee(epoch)
 
     def log_index(self) -> int:
         """The index the next appended entry gets."""
@@ -91,12 +104,15 @@ class Scratch:
             pending_removed=frozenset(self.pending_removed),
             next_deposit_id=self.next_deposit_id,
             log=tuple(self.log),
+            committees=tuple(self.committees.values()),
+            deposit_block=self.deposit_block,
+            context=self.context,
         )
 
 
 def transition(view: LedgerView, context: NodeContext, change: StateChange) -> Transition:
     """Apply one state change to the state ``view`` shows; pure and deterministic."""
-    from node.state import certificates, deposits, orders
+    from node.state import certificates, deposits, epochs, orders
 
     scratch = Scratch(view)
     match change:
@@ -106,6 +122,10 @@ def transition(view: LedgerView, context: NodeContext, change: StateChange) -> T
             certificates.handle_certificate(scratch, context, change.certificate)
         case ContractReceiveDeposit():
             deposits.handle_deposit(scratch, change)
+        case ContractReceiveNewEpoch():
+            epochs.handle_new_epoch(scratch, context, change)
+        case ContractReceiveTokenRegistration():
+            epochs.handle_token_registration(scratch, context, change)
         case _:
             assert_never(change)
     return scratch.done()

@@ -42,6 +42,7 @@ class MemoryLedger:
         self.pending_certificates: dict[tuple[Address, Sequence], Certificate] = {}
         self.committees: dict[Epoch, Committee] = {c.epoch: c for c in committees or []}
         self.deposit_cursor = 1
+        self.deposit_block: int | None = None
         self.log: list[LogEntry] = []
 
     def account(self, address: Address) -> AccountRecord:
@@ -71,4 +72,7 @@ class MemoryLedger:
         self.pending_certificates.update(t.pending_added)
         if t.next_deposit_id is not None:
             self.deposit_cursor = t.next_deposit_id
+        if t.deposit_block is not None:
+            self.deposit_block = t.deposit_block
+        self.committees.update((c.epoch, c) for c in t.committees)
         self.log.extend(t.log)

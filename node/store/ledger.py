@@ -11,9 +11,16 @@ Keys (every record is small; nothing is held in memory but the log's frontier):
     n ‖ level (1) ‖ index (8)          the hash of perfect Merkle node (level, index)
     e ‖ epoch (8)                      committee: quorum (1) ‖ members (20 each)
     m ‖ "deposit"                      the next deposit id to credit (8)
+    m ‖ "deposit-block"                the block of the last credited deposit (8): a
+                                       restarted deposit watcher scans from there
     m ‖ "frontier"                     the log's compact range (node.merkle)
     m ‖ "checkpoint", k ‖ size (8)     this node's signed checkpoints: node (20) ‖ size (8)
                                        ‖ root (32) ‖ timestamp ms (8) ‖ signature (65)
+    w ‖ node (20)                      witnessing: that peer's last checkpoint this node
+                                       accepted ‖ this node's cosignature of it
+    f ‖ node (20)                      fork evidence against that peer (one, the first)
+    o ‖ witness (20)                   the latest cosignature that witness gave this
+                                       node's log (the three: node.store.witnessing)
 
 Durability: with ``sync=True`` (the default) a batch is on disk when ``commit`` returns,
 so the lock behind a vote survives a power cut, not only a killed process. LevelDB's own
@@ -22,6 +29,7 @@ LOCK file keeps a second process out of the directory.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +40,21 @@ from node.merkle import CompactRange, consistency_proof, inclusion_proof, root_a
 from node.state.records import AccountRecord, Committee
 from node.state.transition import Transition
 from node.store.codec import decode_account, decode_certificate, encode_account, encode_certificate
-from wallet.eip712 import order_digest
+from node.store.witnessing import (
+    decode_report,
+    decode_signed_cosignature,
+    decode_witnessed,
+    encode_report,
+    encode_signed_cosignature,
+    encode_witnessed,
+)
+from node.witness import ForkReport, Witnessed
 from wallet.merkle import hash_leaf
 from wallet.types import (
     Address,
     Certificate,
     Checkpoint,
+    Cosignature,
     Domain,
     Epoch,
     Hash32,
@@ -45,13 +62,23 @@ from wallet.types import (
     Signature,
 )
 
+#: Decoded account records kept in memory (about 1 KB each with a lock).
+ACCOUNT_CACHE_SIZE = 65_536
+
 _DEPOSIT_KEY = b"m" + b"deposit"
+_DEPOSIT_BLOCK_KEY = b"m" + b"deposit-block"
 _FRONTIER_KEY = b"m" + b"frontier"
 _CHECKPOINT_KEY = b"m" + b"checkpoint"
 
 
 def _seq_key(prefix: bytes, owner: Address, sequence: int) -> bytes:
     return prefix + owner + sequence.to_bytes(8, "big")
+
+
+def _committee_record(committee: Committee) -> tuple[bytes, bytes]:
+    """Key and value of an epoch's committee record."""
+    value = bytes([committee.quorum]) + b"".join(committee.members)
+    return b"e" + committee.epoch.to_bytes(8, "big"), value
 
 
 def _node_key(level: int, index: int) -> bytes:
@@ -77,6 +104,11 @@ class LedgerStore:
         self._sync = sync
         frontier = self._db.get(_FRONTIER_KEY)
         self._frontier = CompactRange() if frontier is None else CompactRange.from_bytes(frontier)
+        # Decoded records, kept after reads and commits (they are immutable): the busy
+        # accounts of a burst are read several times per payment. Bounded, least
+        # recently used out first, so memory does not grow with the ledger.
+        self._accounts: OrderedDict[Address, AccountRecord] = OrderedDict()
+        self._committees: dict[Epoch, Committee] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -84,8 +116,20 @@ class LedgerStore:
     # ------------------------------------------------------------ LedgerView
 
     def account(self, address: Address) -> AccountRecord:
+        cached = self._accounts.get(address)
+        if cached is not None:
+            self._accounts.move_to_end(address)
+            return cached
         raw = self._db.get(b"a" + address)
-        return AccountRecord() if raw is None else decode_account(raw)
+        account = AccountRecord() if raw is None else decode_account(raw)
+        self._remember(address, account)
+        return account
+
+    def _remember(self, address: Address, account: AccountRecord) -> None:
+        self._accounts[address] = account
+        self._accounts.move_to_end(address)
+        if len(self._accounts) > ACCOUNT_CACHE_SIZE:
+            self._accounts.popitem(last=False)
 
     def applied(self, owner: Address, sequence: Sequence) -> Hash32 | None:
         raw = self._db.get(_seq_key(b"s", owner, sequence))
@@ -96,19 +140,30 @@ class LedgerStore:
         return None if raw is None else decode_certificate(raw)
 
     def committee(self, epoch: Epoch) -> Committee | None:
+        cached = self._committees.get(epoch)
+        if cached is not None:
+            return cached
         raw = self._db.get(b"e" + epoch.to_bytes(8, "big"))
         if raw is None:
             return None
         quorum, members = raw[0], raw[1:]
         if len(members) % 20:
             raise CorruptRecordError(f"committee record of epoch {epoch} has a partial member")
-        return Committee(
+        committee = Committee(
             epoch, tuple(Address(members[i : i + 20]) for i in range(0, len(members), 20)), quorum
         )
+        self._committees[epoch] = committee  # one per epoch: a handful
+        return committee
 
     def next_deposit_id(self) -> int:
         raw = self._db.get(_DEPOSIT_KEY)
         return 1 if raw is None else int.from_bytes(raw, "big")
+
+    def deposit_block(self) -> int | None:
+        """The block of the last credited deposit (None before the first, or when the
+        store predates this record): every deposit before it is credited."""
+        raw = self._db.get(_DEPOSIT_BLOCK_KEY)
+        return None if raw is None else int.from_bytes(raw, "big")
 
     def log_size(self) -> int:
         return self._frontier.size
@@ -117,8 +172,8 @@ class LedgerStore:
 
     def put_committee(self, committee: Committee) -> None:
         """Record an epoch's committee (as read from the Vault)."""
-        value = bytes([committee.quorum]) + b"".join(committee.members)
-        self._db.put(b"e" + committee.epoch.to_bytes(8, "big"), value, sync=self._sync)
+        self._db.put(*_committee_record(committee), sync=self._sync)
+        self._committees.pop(committee.epoch, None)
 
     def commit(self, t: Transition) -> None:
         """Write everything ``t`` changes in one atomic batch (nothing for a refusal)."""
@@ -136,6 +191,11 @@ class LedgerStore:
                 self._write(batch, t, frontier)
             batch.put(_FRONTIER_KEY, frontier.to_bytes())
         self._frontier = frontier
+        for t in transitions:  # on disk now: what later reads will decode
+            for address, account in t.accounts.items():
+                self._remember(address, account)
+            for committee in t.committees:
+                self._committees.pop(committee.epoch, None)
 
     def _write(self, batch: Any, t: Transition, frontier: CompactRange) -> None:
         for address, account in t.accounts.items():
@@ -148,11 +208,15 @@ class LedgerStore:
             batch.put(_seq_key(b"p", owner, sequence), encode_certificate(certificate))
         if t.next_deposit_id is not None:
             batch.put(_DEPOSIT_KEY, t.next_deposit_id.to_bytes(8, "big"))
+        if t.deposit_block is not None:
+            batch.put(_DEPOSIT_BLOCK_KEY, t.deposit_block.to_bytes(8, "big"))
+        for committee in t.committees:
+            batch.put(*_committee_record(committee))
         for entry in t.log:
             index = frontier.size
             batch.put(b"l" + index.to_bytes(8, "big"), entry.leaf)
             if entry.certificate is not None:
-                digest = order_digest(self._domain, entry.certificate.order)
+                digest = Hash32(entry.leaf[1:33])  # an order's entry: its kind and digest
                 batch.put(
                     b"c" + digest, index.to_bytes(8, "big") + encode_certificate(entry.certificate)
                 )
@@ -239,3 +303,46 @@ class LedgerStore:
 
     def consistency_proof(self, size1: int, size2: int) -> list[Hash32]:
         return consistency_proof(size1, size2, self._get_node)
+
+    # ------------------------------------------------------------ witnessing (node.witness)
+
+    def put_witnessed(self, record: Witnessed) -> None:
+        """Keep a peer's last accepted checkpoint with this node's cosignature of it."""
+        key = b"w" + record.checkpoint[0].node
+        self._db.put(key, encode_witnessed(record), sync=self._sync)
+
+    def witnessed(self, node: Address) -> Witnessed | None:
+        raw = self._db.get(b"w" + node)
+        return None if raw is None else decode_witnessed(raw)
+
+    def all_witnessed(self) -> list[Witnessed]:
+        """Every peer's record, by address (one per committee member at most)."""
+        return [decode_witnessed(v) for _, v in self._db.iterator(prefix=b"w")]
+
+    def put_evidence(self, report: ForkReport) -> bool:
+        """Keep fork evidence against a peer unless some is kept already; whether it was
+        new. The first is kept: the witness stops witnessing a node it caught."""
+        key = b"f" + report.evidence.node
+        if self._db.get(key) is not None:
+            return False
+        self._db.put(key, encode_report(report), sync=self._sync)
+        return True
+
+    def evidence(self, node: Address) -> ForkReport | None:
+        raw = self._db.get(b"f" + node)
+        return None if raw is None else decode_report(raw)
+
+    def all_evidence(self) -> list[ForkReport]:
+        return [decode_report(v) for _, v in self._db.iterator(prefix=b"f")]
+
+    def put_cosignature(self, cosignature: Cosignature, signature: Signature) -> None:
+        """Keep a witness's cosignature of this node's log (the caller keeps the latest)."""
+        key = b"o" + cosignature.witness
+        self._db.put(key, encode_signed_cosignature(cosignature, signature), sync=self._sync)
+
+    def cosignature(self, witness: Address) -> tuple[Cosignature, Signature] | None:
+        raw = self._db.get(b"o" + witness)
+        return None if raw is None else decode_signed_cosignature(raw)
+
+    def all_cosignatures(self) -> list[tuple[Cosignature, Signature]]:
+        return [decode_signed_cosignature(v) for _, v in self._db.iterator(prefix=b"o")]

@@ -181,6 +181,22 @@ async def test_bad_requests_get_json_errors_and_change_nothing(api: Running) -> 
     assert head["tree_size"] == 1
 
 
+@pytest.mark.asyncio
+async def test_peers_ask_which_orders_are_unknown(api: Running) -> None:
+    applied = certify(transfer(ALICE, BOB, 1, 0))
+    await post(api, "/v1/certificates", wire.certificate_to_json(applied))
+    known = order_digest(DOMAIN, applied.order)
+    other = order_digest(DOMAIN, transfer(ALICE, BOB, 1, 1).order)
+    digests = [hash_hex(known), hash_hex(other), hash_hex(other).upper().replace("0X", "0x")]
+    status, body = await post(api, "/v1/certificates/unknown", {"digests": digests})
+    assert (status, body) == (200, {"unknown": [hash_hex(other)] * 2})
+    for bad in ({"digests": []}, {"digests": ["0x12"]}, {"digests": [7]}, {"other": []}):
+        status, body = await post(api, "/v1/certificates/unknown", bad)
+        assert status == 400 and body["code"] == "bad_request"
+    too_many = {"digests": [hash_hex(other)] * 257}
+    assert (await post(api, "/v1/certificates/unknown", too_many))[0] == 400
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda children: (
@@ -197,7 +213,13 @@ json_values = st.recursive(
 @given(
     body=json_values,
     path=st.sampled_from(
-        ["/v1/orders", "/v1/certificates", "/v1/orders/batch", "/v1/certificates/batch"]
+        [
+            "/v1/orders",
+            "/v1/certificates",
+            "/v1/orders/batch",
+            "/v1/certificates/batch",
+            "/v1/certificates/unknown",
+        ]
     ),
 )
 async def test_no_input_makes_the_node_fail(api: Running, body: Any, path: str) -> None:

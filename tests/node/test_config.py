@@ -62,3 +62,33 @@ def test_key_from_a_private_file_or_the_environment(
     with pytest.raises(NodeConfigError, match="not a 32-byte hex") as refused:
         no_file.load_key()
     assert "not a key" not in str(refused.value)
+
+
+def test_checkpoint_policy_and_witness_interval_from_file_and_flags() -> None:
+    from node.cli import _parser
+
+    defaults = build_config(BASE, {})
+    assert (defaults.checkpoint_entries, defaults.checkpoint_ms) == (100, 1_000)
+    assert defaults.witness_interval == 2.0
+    args = _parser().parse_args(
+        ["run", "--checkpoint-entries", "5", "--checkpoint-ms", "250", "--witness-interval", "0.5"]
+    )
+    flags = {k: v for k, v in vars(args).items() if k not in {"command", "config", "log_level"}}
+    config = build_config({**BASE, "checkpoint_entries": 50, "checkpoint_ms": 9}, flags)
+    assert (config.checkpoint_entries, config.checkpoint_ms, config.witness_interval) == (
+        5,
+        250,
+        0.5,
+    )
+    from_file = build_config({**BASE, "checkpoint_ms": 9, "witness_interval": 3}, {})
+    assert (from_file.checkpoint_entries, from_file.checkpoint_ms) == (100, 9)
+    for key, value, flag in [
+        ("checkpoint_entries", 0, "--checkpoint-entries"),
+        ("checkpoint_ms", -1, "--checkpoint-ms"),
+        ("checkpoint_ms", 1.5, "--checkpoint-ms"),
+        ("checkpoint_entries", True, "--checkpoint-entries"),
+        ("witness_interval", 0, "--witness-interval"),
+        ("witness_interval", "2", "--witness-interval"),
+    ]:
+        with pytest.raises(NodeConfigError, match=flag):
+            build_config({**BASE, key: value}, {})

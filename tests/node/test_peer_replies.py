@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from node.peers.client import _runs
-from node.peers.replies import BadReplyError, unknown_orders
+from node.peers.replies import BadReplyError, unknown_digests, unknown_orders
 from node.state.entries import deposit_leaf
 from wallet.types import Address, Hash32
 
@@ -57,3 +57,12 @@ def test_runs_cover_the_wanted_indices_in_bounded_requests() -> None:
     assert _runs([], 256) == []
     assert _runs([3, 4, 9], 256) == [(3, 10)]
     assert _runs([0, 255, 256, 600], 256) == [(0, 256), (256, 257), (600, 601)]
+
+
+def test_the_unknown_digests_of_an_offer() -> None:
+    offered = [KNOWN, NEW]
+    assert unknown_digests({"unknown": ["0x" + NEW.hex()]}, offered) == {NEW}
+    assert unknown_digests({"unknown": []}, offered) == set()
+    for bad in ({"unknown": ["0x" + "33" * 32]}, {"unknown": ["0x12"]}, {"unknown": 1}, []):
+        with pytest.raises(BadReplyError):
+            unknown_digests(bad, offered)

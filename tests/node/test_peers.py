@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from node.api import NodeServices, make_app
 from node.peers import Effects, PeerClient, PeerSettings
-from node.peers.outbox import Backoff, Outbox
+from node.peers.outbox import Backoff, Outbox, Push
 from node.state import ContractReceiveDeposit, ReceiveCertificate
 from node.store import LedgerStore
 from node.writer import Writer
@@ -37,9 +37,10 @@ from tests.node.factories import (
     transfer,
 )
 from wallet import wire
+from wallet.codec import parse_hash32
 from wallet.eip712 import order_digest
 from wallet.signing import PrivateKey
-from wallet.types import Amount, Certificate
+from wallet.types import Amount, Certificate, Hash32
 from wallet.types import Sequence as SequenceNumber
 
 FAST = PeerSettings(
@@ -177,18 +178,25 @@ def no_tasks_left() -> bool:
 # ---------------------------------------------------------------- the parts
 
 
+def pushes(certificates: Sequence[Certificate]) -> list[tuple[Hash32, Certificate]]:
+    return [(order_digest(DOMAIN, c.order), c) for c in certificates]
+
+
 @pytest.mark.asyncio
 async def test_outbox_drops_the_oldest_and_takes_in_bounded_batches() -> None:
+    def item(body: bytes) -> Push:
+        return Push(Hash32(body.ljust(32, b"-")[:32]), body)
+
     box = Outbox(3)
-    assert [box.put(bytes([i])) for i in range(5)] == [True, True, True, False, False]
+    assert [box.put(item(bytes([i]))) for i in range(5)] == [True, True, True, False, False]
     assert box.dropped == 2 and len(box) == 3
-    assert box.take(2, 1_000) == [b"\x02", b"\x03"]
-    assert box.take(10, 1_000) == [b"\x04"]
-    box.put(b"x" * 10)
+    assert [p.body for p in box.take(2, 1_000)] == [b"\x02", b"\x03"]
+    assert [p.body for p in box.take(10, 1_000)] == [b"\x04"]
+    box.put(item(b"x" * 10))
     await asyncio.wait_for(box.wait(), 1)
-    box.put(b"y" * 10)
-    assert box.take(10, 15) == [b"x" * 10]  # the second would pass max_bytes
-    assert box.take(10, 5) == [b"y" * 10]  # but one item always goes, however large
+    box.put(item(b"y" * 10))
+    assert [p.body for p in box.take(10, 15)] == [b"x" * 10]  # the second would pass max_bytes
+    assert [p.body for p in box.take(10, 5)] == [b"y" * 10]  # but one item always goes
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(box.wait(), 0.01)
 
@@ -210,12 +218,12 @@ def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
 @pytest.mark.asyncio
 async def test_a_client_that_is_not_running_does_nothing() -> None:
     peers = PeerClient(["http://127.0.0.1:9/"])
-    peers.push(payments(ALICE, BOB, range(1)))  # not started: ignored
+    peers.push(pushes(payments(ALICE, BOB, range(1))))  # not started: ignored
     assert peers.queued("http://127.0.0.1:9") == 0
     async with peers:
         assert peers.running and peers.urls == ["http://127.0.0.1:9"]
     assert peers.closed and no_tasks_left()
-    peers.push(payments(ALICE, BOB, range(1)))
+    peers.push(pushes(payments(ALICE, BOB, range(1))))
     assert peers.queued("http://127.0.0.1:9") == 0
 
     async def never() -> None:
@@ -434,7 +442,7 @@ async def test_only_bad_peers_give_nothing_and_raise_nothing() -> None:
         # would refuse it).
         assert await within(2, peers.catch_up(feed)) == 1
         assert [c.order.owner for c in fed] == [CAROL.address]
-        peers.push(payments(ALICE, BOB, range(3)))
+        peers.push(pushes(payments(ALICE, BOB, range(3))))
         await asyncio.sleep(0.1)  # the senders post, fail, and back off
     assert peers.closed and no_tasks_left()
 
@@ -454,14 +462,46 @@ async def test_pushes_are_batched_per_peer() -> None:
         url = str(server.make_url("")).rstrip("/")
         certificate = payments(ALICE, BOB, range(1))[0]
         async with PeerClient([url], FAST) as peers:
-            peers.push([certificate] * 300)  # queued before the sender runs
+            peers.push(pushes([certificate] * 300))  # queued before the sender runs
             await eventually(lambda: sum(sizes) == 300)
             assert sizes == [256, 44]
         small = PeerSettings(max_request_bytes=3_000)  # about two certificates
         async with PeerClient([url], small) as peers:
-            peers.push([certificate] * 5)
+            peers.push(pushes([certificate] * 5))
             await eventually(lambda: sum(sizes) == 305)
             assert sizes[2:] == [2, 2, 1]
+    assert no_tasks_left()
+
+
+@pytest.mark.asyncio
+async def test_a_peer_gets_only_the_certificates_it_lacks() -> None:
+    certificates = payments(ALICE, BOB, range(4))
+    has = {order_digest(DOMAIN, c.order) for c in certificates[:3]}
+    posted: list[Any] = []
+
+    async def unknown(request: web.Request) -> web.Response:
+        digests = (await request.json())["digests"]
+        return web.json_response({"unknown": [d for d in digests if parse_hash32(d) not in has]})
+
+    async def batch(request: web.Request) -> web.Response:
+        items = (await request.json())["certificates"]
+        posted.extend(items)
+        return web.json_response({"results": [{"status": "applied"}] * len(items)})
+
+    app = web.Application()
+    app.router.add_post("/v1/certificates/unknown", unknown)
+    app.router.add_post("/v1/certificates/batch", batch)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        async with PeerClient([url], FAST) as peers:
+            peers.push(pushes(certificates))
+            await eventually(lambda: peers.queued(url) == 0)
+            await eventually(lambda: bool(posted))
+            assert [wire.certificate_from_json(c) for c in posted] == certificates[3:]
+            has.add(order_digest(DOMAIN, certificates[3].order))
+            peers.push(pushes(certificates))  # all known now: nothing is posted
+            await eventually(lambda: peers.queued(url) == 0)
+            assert len(posted) == 1
     assert no_tasks_left()
 
 
@@ -471,7 +511,7 @@ async def test_a_full_queue_drops_the_oldest(tmp_path: Path) -> None:
     down = f"http://127.0.0.1:{unused_port()}"
     async with PeerClient([down], settings) as peers:
         for certificate in payments(ALICE, BOB, range(20)):
-            peers.push([certificate])
+            peers.push(pushes([certificate]))
         await asyncio.sleep(0.05)
         # The 20 were queued before the sender ran: it took the newest 4, failed, and
         # backs off with them.

@@ -49,7 +49,7 @@ def test_certificate_moves_the_money_and_logs_it() -> None:
     digest = order_digest(DOMAIN, signed.order)
     assert t.events == (
         EventCertificateApplied(digest, ALICE.address, signed.order.sequence, 1),
-        SendCertificateToPeers(cert),
+        SendCertificateToPeers(cert, digest),
     )
     assert node.balance(ALICE) == 70 and node.balance(BOB) == 30
     alice = node.ledger.account(ALICE.address)

@@ -13,6 +13,7 @@ from node.errors import DataDirLockedError
 from node.state import ContractReceiveDeposit, MemoryLedger, ReceiveCertificate, transition
 from node.state.changes import StateChange
 from node.store import LedgerStore
+from node.store import ledger as ledger_module
 from node.store.codec import decode_account, decode_certificate, encode_account, encode_certificate
 from tests.node.factories import (
     ALICE,
@@ -24,6 +25,7 @@ from tests.node.factories import (
     USDF,
     Node,
     certify,
+    key,
     transfer,
     withdrawal,
 )
@@ -150,3 +152,23 @@ def test_codec_round_trips(
         Sequence(sequence), frozen_balances({k: v for k, v in balances.items() if v}), lock
     )  # type: ignore[misc]
     assert decode_account(encode_account(account)) == account
+
+
+def test_the_account_cache_is_bounded_and_follows_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "ACCOUNT_CACHE_SIZE", 2)
+    store = open_store(tmp_path)
+    payers = [key(f"payer {i}") for i in range(5)]
+    run(
+        store,
+        [ContractReceiveDeposit(i + 1, p.address, USDF, Amount(7)) for i, p in enumerate(payers)],
+    )
+    assert [store.account(p.address).balance(USDF) for p in payers] == [7] * 5
+    assert len(store._accounts) == 2
+    run(store, [ContractReceiveDeposit(6, payers[4].address, USDF, Amount(1))])
+    assert store.account(payers[4].address).balance(USDF) == 8  # the cached one was replaced
+    store.close()
+    reopened = open_store(tmp_path)
+    assert [reopened.account(p.address).balance(USDF) for p in payers] == [7, 7, 7, 7, 8]
+    reopened.close()

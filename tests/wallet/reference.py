@@ -18,6 +18,7 @@ from wallet.types import (
     Address,
     Amount,
     Checkpoint,
+    Cosignature,
     Domain,
     Epoch,
     Hash32,
@@ -46,7 +47,10 @@ def _signable(domain: Domain, primary: str, message: dict[str, Any]) -> Any:
     )
 
 
-def _message(value: Transfer | Withdrawal | Checkpoint) -> tuple[str, dict[str, Any]]:
+Signed = Transfer | Withdrawal | Checkpoint | Cosignature
+
+
+def _message(value: Signed) -> tuple[str, dict[str, Any]]:
     if isinstance(value, Transfer):
         return "Transfer", {
             "payer": to_checksum_address(value.payer),
@@ -64,6 +68,14 @@ def _message(value: Transfer | Withdrawal | Checkpoint) -> tuple[str, dict[str, 
             "amount": value.amount,
             "sequence": value.sequence,
         }
+    if isinstance(value, Cosignature):
+        return "Cosignature", {
+            "witness": to_checksum_address(value.witness),
+            "node": to_checksum_address(value.node),
+            "treeSize": value.tree_size,
+            "root": value.root,
+            "timestamp": value.timestamp,
+        }
     return "Checkpoint", {
         "node": to_checksum_address(value.node),
         "treeSize": value.tree_size,
@@ -72,14 +84,14 @@ def _message(value: Transfer | Withdrawal | Checkpoint) -> tuple[str, dict[str, 
     }
 
 
-def ref_digest(domain: Domain, value: Transfer | Withdrawal | Checkpoint) -> bytes:
-    """eth-account's EIP-712 digest of an order or checkpoint."""
+def ref_digest(domain: Domain, value: Signed) -> bytes:
+    """eth-account's EIP-712 digest of an order, checkpoint or cosignature."""
     primary, message = _message(value)
     return bytes(_hash_eip191_message(_signable(domain, primary, message)))
 
 
-def ref_parts(domain: Domain, value: Transfer | Withdrawal | Checkpoint) -> tuple[bytes, bytes]:
-    """eth-account's (domain separator, struct hash) of an order or checkpoint."""
+def ref_parts(domain: Domain, value: Signed) -> tuple[bytes, bytes]:
+    """eth-account's (domain separator, struct hash) of an order, checkpoint or cosignature."""
     primary, message = _message(value)
     signable = _signable(domain, primary, message)
     return bytes(signable.header), bytes(signable.body)
@@ -132,6 +144,14 @@ withdrawals = st.builds(
 orders = st.one_of(transfers, withdrawals)
 checkpoints = st.builds(
     Checkpoint, node=addresses, tree_size=uint64s, root=hashes, timestamp=uint64s
+)
+cosignatures = st.builds(
+    Cosignature,
+    witness=addresses,
+    node=addresses,
+    tree_size=uint64s,
+    root=hashes,
+    timestamp=uint64s,
 )
 #: Private key scalars as 32 bytes, including the smallest and largest.
 key_secrets = _boundary_biased(1, SECP256K1_N - 1).map(lambda k: k.to_bytes(32, "big"))

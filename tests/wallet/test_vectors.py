@@ -15,12 +15,19 @@ import pytest
 from scripts import gen_eip712_vectors
 from wallet import eip712
 from wallet.codec import parse_address, parse_hash32, parse_signature
-from wallet.eip712 import checkpoint_digest, domain_separator, order_digest, struct_hash
+from wallet.eip712 import (
+    checkpoint_digest,
+    cosignature_digest,
+    domain_separator,
+    order_digest,
+    struct_hash,
+)
 from wallet.eip712 import vote_digest as wallet_vote_digest
 from wallet.signing import PrivateKey, recover
 from wallet.types import (
     Amount,
     Checkpoint,
+    Cosignature,
     Domain,
     Epoch,
     Hash32,
@@ -48,7 +55,10 @@ def vectors() -> list[dict[str, Any]]:
     return list(vector_file()["vectors"])
 
 
-def build(vector: dict[str, Any]) -> tuple[Domain, Transfer | Withdrawal | Vote | Checkpoint]:
+Message = Transfer | Withdrawal | Vote | Checkpoint | Cosignature
+
+
+def build(vector: dict[str, Any]) -> tuple[Domain, Message]:
     """The wallet's values for a vector (the Vote's signer and signature are placeholders:
     they are not part of the signed struct)."""
     d, m = vector["domain"], vector["message"]
@@ -83,14 +93,24 @@ def build(vector: dict[str, Any]) -> tuple[Domain, Transfer | Withdrawal | Vote 
                 parse_hash32(m["root"]),
                 int(m["timestamp"]),
             )
+        case "Cosignature":
+            return domain, Cosignature(
+                parse_address(m["witness"]),
+                parse_address(m["node"]),
+                int(m["treeSize"]),
+                parse_hash32(m["root"]),
+                int(m["timestamp"]),
+            )
     raise AssertionError(f"unknown primary type {vector['primaryType']}")
 
 
-def digest_of(domain: Domain, message: Transfer | Withdrawal | Vote | Checkpoint) -> Hash32:
+def digest_of(domain: Domain, message: Message) -> Hash32:
     if isinstance(message, Transfer | Withdrawal):
         return order_digest(domain, message)
     if isinstance(message, Vote):
         return wallet_vote_digest(domain, message.order, message.epoch)
+    if isinstance(message, Cosignature):
+        return cosignature_digest(domain, message)
     return checkpoint_digest(domain, message)
 
 
@@ -109,7 +129,13 @@ def test_vectors_cover_the_boundaries() -> None:
         for chain in ("1", "2**64"):
             assert f"{kind}-chain-{chain}" in names
     assert {"transfer-reference-zero", "vote-epoch-2**64-1", "checkpoint-empty-log"} <= names
-    assert {v["primaryType"] for v in vectors()} == {"Transfer", "Withdrawal", "Vote", "Checkpoint"}
+    assert {v["primaryType"] for v in vectors()} == {
+        "Transfer",
+        "Withdrawal",
+        "Vote",
+        "Checkpoint",
+        "Cosignature",
+    }
     assert {v["domain"]["chainId"] for v in vectors()} >= {"1", "31337", str(2**64)}
     assert len(vectors()) >= 30
 
@@ -122,6 +148,7 @@ def test_type_strings_match_the_reference_field_lists() -> None:
         "Withdrawal": eip712.WITHDRAWAL_TYPE,
         "Vote": eip712.VOTE_TYPE,
         "Checkpoint": eip712.CHECKPOINT_TYPE,
+        "Cosignature": eip712.COSIGNATURE_TYPE,
     }
     assert {name: f"{name}({','.join(fields)})" for name, fields in types.items()} == ours
 
