@@ -126,7 +126,7 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                 if config.peers is not None
                 else [current.endpoint_of(m) for m in current.committee.members if m != me]
             )
-            async with PeerClient(peer_urls, PeerSettings()) as peers:
+            async with PeerClient(peer_urls, PeerSettings(), positions=store) as peers:
                 effects = Effects(peers, writer)
                 services = NodeServices(
                     writer,

@@ -38,10 +38,11 @@ and its tasks (in an :class:`asyncio.TaskGroup`; ``aclose`` stops them).
 * **Catch-up.** :meth:`PeerClient.catch_up` reads each peer's log as entries
   (``GET /v1/log/entries?start=&end=``, an order's entry is its digest) from where the
   last pull stopped to its end, and fetches only the certificates of orders this node has
-  not applied (``GET /v1/log/certificates?start=&end=``, in runs). Those positions live in
-  memory only: after a restart the node reads from entry 0 again, which is safe because
-  the writer recognises an applied certificate by its digest (a duplicate, no signature
-  checked).
+  not applied (``GET /v1/log/certificates?start=&end=``, in runs). Positions are saved
+  in the node's store (``positions=``) with the entry before each: a restarted node
+  resumes where it stopped if that peer's log still holds that entry, else reads it from
+  0, which is safe because the writer recognises an applied certificate by its digest (a
+  duplicate, no signature checked).
 
 Wiring, in the node's process::
 

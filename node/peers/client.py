@@ -11,7 +11,7 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import aiohttp
 
@@ -20,6 +20,7 @@ from node.peers.replies import (
     BadReplyError,
     account_certificates,
     batch_refusals,
+    entry_page,
     log_page,
     read_json,
     tree_size,
@@ -37,6 +38,15 @@ log = logging.getLogger("farthing.node.peers")
 CertificateFeed = Callable[[Certificate], Awaitable[object]]
 #: Whether this node has applied the order with this digest (catch-up skips those).
 KnownDigest = Callable[[Hash32], bool]
+
+
+class CatchUpPositions(Protocol):
+    """Where catch-up stopped in each peer's log, kept across restarts (the node's store):
+    the next index to read and the leaf just before it, which must still be there."""
+
+    def catch_up_position(self, url: str) -> tuple[int, bytes] | None: ...
+
+    def put_catch_up_position(self, url: str, index: int, last_leaf: bytes) -> None: ...
 
 
 def _nothing_known(digest: Hash32) -> bool:
@@ -76,7 +86,8 @@ class _Peer:
     url: str
     outbox: Outbox
     backoff: Backoff
-    log_index: int = 0  # catch-up: the next entry of its log to pull (memory only)
+    log_index: int = 0  # catch-up: the next entry of its log to pull
+    resume_leaf: bytes | None = None  # entry log_index - 1 when the position was saved
     seen_size: int | None = None  # its log's size at the last pull (for metrics)
     sending: int = 0  # certificates in the batch being delivered (tried or backing off)
     pulling: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -107,9 +118,11 @@ class PeerClient:
         *,
         task_group: asyncio.TaskGroup | None = None,
         rng: random.Random | None = None,
+        positions: CatchUpPositions | None = None,
     ) -> None:
         self.settings = settings if settings is not None else PeerSettings()
         self._rng = rng if rng is not None else random.Random()
+        self._positions = positions
         self._peers = [self._new_peer(url) for url in dict.fromkeys(u.rstrip("/") for u in urls)]
         self._given_group = task_group
         self._own_group: asyncio.TaskGroup | None = None
@@ -145,7 +158,11 @@ class PeerClient:
 
     def _new_peer(self, url: str) -> _Peer:
         s = self.settings
-        return _Peer(url, Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
+        peer = _Peer(url, Outbox(s.queue_size), Backoff(s.backoff_base, s.backoff_cap))
+        saved = None if self._positions is None else self._positions.catch_up_position(url)
+        if saved is not None:
+            peer.log_index, peer.resume_leaf = saved
+        return peer
 
     def set_urls(self, urls: Iterable[str]) -> None:
         """Follow a changed peer list (a new committee, a moved endpoint): a new peer gets
@@ -440,10 +457,8 @@ class PeerClient:
         Each page of the peer's log is read as entries first (33 bytes an order); only
         the certificates of orders whose digest is not ``known`` are then fetched, in
         runs. So a node that pushes kept up to date pays for a list of digests, not for
-        every certificate again. Where each peer's pull stopped is kept in memory only:
-        after a restart the node reads every log again from entry 0, which is safe (an
-        applied certificate is a duplicate to the writer, found by its digest without
-        verifying a signature) and costs one pass over the peers' entries.
+        every certificate again. Where each peer's pull stopped is saved in ``positions``
+        when the client has them (see :class:`CatchUpPositions`), else kept in memory.
         """
         peers = self._peers if urls is None else [self._peer(url) for url in urls]
         total = 0
@@ -465,21 +480,46 @@ class PeerClient:
                         peer.log_index,
                     )
                     peer.log_index = 0
+                if peer.resume_leaf is not None:
+                    if not await self._same_log(peer, size):
+                        log.info(
+                            "peer %s: its log is not the one catch-up stopped in at %d: "
+                            "reading it from 0",
+                            peer.url,
+                            peer.log_index,
+                        )
+                        peer.log_index = 0
+                    peer.resume_leaf = None
                 while (start := peer.log_index) < size:
                     end = min(size, start + ENTRY_PAGE)
-                    reply = await self._get_json(
-                        peer, "/v1/log/entries", {"start": str(start), "end": str(end)}
-                    )
-                    unknown, size = unknown_orders(reply, start, end, known)
+                    leaves, size = await self._entries(peer, start, end)
+                    unknown = unknown_orders(leaves, start, known)
                     for run_start, run_end in _runs(unknown, PAGE):
                         got = await self._pull_run(peer, feed, run_start, run_end, set(unknown))
                         if got is None:
                             return fed  # pulled again next time
                         fed += got
                     peer.log_index = end
+                    if self._positions is not None:
+                        self._positions.put_catch_up_position(peer.url, end, leaves[-1])
             except _NETWORK_ERRORS as exc:
                 log.warning("peer %s: catch-up stopped: %s", peer.url, _describe(exc))
         return fed
+
+    async def _entries(self, peer: _Peer, start: int, end: int) -> tuple[list[bytes], int]:
+        reply = await self._get_json(
+            peer, "/v1/log/entries", {"start": str(start), "end": str(end)}
+        )
+        return entry_page(reply, start, end)
+
+    async def _same_log(self, peer: _Peer, size: int) -> bool:
+        """Whether the peer's log still holds, just before the saved position, the entry
+        seen there (else the URL now serves another log: a moved endpoint, a wiped node)."""
+        at = peer.log_index
+        if not 0 < at <= size:
+            return at == 0
+        leaves, _ = await self._entries(peer, at - 1, at)
+        return leaves[0] == peer.resume_leaf
 
     async def _pull_run(
         self, peer: _Peer, feed: CertificateFeed, start: int, end: int, wanted: set[int]

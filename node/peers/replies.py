@@ -92,17 +92,14 @@ def account_certificates(reply: Any, account: Address, first: int, last: int) ->
     return certificates
 
 
-def unknown_orders(
-    reply: Any, start: int, end: int, known: Callable[[Hash32], bool]
-) -> tuple[list[int], int]:
-    """The log indices, among entries ``start``..``end - 1`` of a
-    ``/v1/log/entries?start=&end=`` reply, of the orders whose digest is not ``known``,
-    and the peer's tree size. Deposit entries are skipped (they come from the chain)."""
+def entry_page(reply: Any, start: int, end: int) -> tuple[list[bytes], int]:
+    """The leaves of log entries ``start``..``end - 1`` in a ``/v1/log/entries?start=&end=``
+    reply, each checked to be a deposit's or an order's, and the peer's tree size."""
     items = _field(reply, "entries", list)
     size = _uint(_field(reply, "tree_size", int), "tree_size")
     if size < end or len(items) != end - start:
         raise BadReplyError(f"{len(items)} entries for [{start}, {end}) of {size}")
-    unknown: list[int] = []
+    leaves: list[bytes] = []
     for index, item in enumerate(items, start):
         if _uint(_field(item, "index", int), "index") != index:
             raise BadReplyError(f"entry {index} is out of order")
@@ -114,9 +111,19 @@ def unknown_orders(
         # (fromhex also skips spaces: the length of the text is checked too.)
         if len(text) != 2 + 2 * len(leaf) or len(leaf) != _LEAF_SIZES.get(leaf[:1], -1):
             raise BadReplyError(f"entry {index} is not a log entry")
-        if leaf[0] != DEPOSIT and not known(Hash32(leaf[1:])):
-            unknown.append(index)
-    return unknown, size
+        leaves.append(leaf)
+    return leaves, size
+
+
+def unknown_orders(leaves: list[bytes], start: int, known: Callable[[Hash32], bool]) -> list[int]:
+    """The log indices of the orders among ``leaves`` (entries from ``start``, as
+    :func:`entry_page` gives them) whose digest is not ``known``; deposits are skipped
+    (they come from the chain)."""
+    return [
+        index
+        for index, leaf in enumerate(leaves, start)
+        if leaf[0] != DEPOSIT and not known(Hash32(leaf[1:]))
+    ]
 
 
 def unknown_digests(reply: Any, offered: list[Hash32]) -> set[Hash32]:

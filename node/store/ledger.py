@@ -21,6 +21,8 @@ Keys (every record is small; nothing is held in memory but the log's frontier):
     f ‖ node (20)                      fork evidence against that peer (one, the first)
     o ‖ witness (20)                   the latest cosignature that witness gave this
                                        node's log (the three: node.store.witnessing)
+    r ‖ peer URL (UTF-8)               catch-up's position in that peer's log: the next
+                                       index (8) ‖ the leaf before it (not synced)
 
 Durability: with ``sync=True`` (the default) a batch is on disk when ``commit`` returns,
 so the lock behind a vote survives a power cut, not only a killed process. LevelDB's own
@@ -69,6 +71,7 @@ _DEPOSIT_KEY = b"m" + b"deposit"
 _DEPOSIT_BLOCK_KEY = b"m" + b"deposit-block"
 _FRONTIER_KEY = b"m" + b"frontier"
 _CHECKPOINT_KEY = b"m" + b"checkpoint"
+_CATCH_UP_PREFIX = b"r"
 
 
 def _seq_key(prefix: bytes, owner: Address, sequence: int) -> bytes:
@@ -249,6 +252,16 @@ class LedgerStore:
         with self._db.write_batch(sync=self._sync) as batch:
             batch.put(_CHECKPOINT_KEY, record)
             batch.put(b"k" + checkpoint.tree_size.to_bytes(8, "big"), record)
+
+    def catch_up_position(self, url: str) -> tuple[int, bytes] | None:
+        """Where catch-up stopped in the log of the peer at ``url``: the next index and
+        the leaf before it (node.peers.client.CatchUpPositions)."""
+        raw = self._db.get(_CATCH_UP_PREFIX + url.encode())
+        return None if raw is None else (int.from_bytes(raw[:8], "big"), raw[8:])
+
+    def put_catch_up_position(self, url: str, index: int, last_leaf: bytes) -> None:
+        # Not synced: a position lost in a crash only means reading some entries again.
+        self._db.put(_CATCH_UP_PREFIX + url.encode(), index.to_bytes(8, "big") + last_leaf)
 
     def latest_checkpoint(self) -> tuple[Checkpoint, Signature] | None:
         raw = self._db.get(_CHECKPOINT_KEY)

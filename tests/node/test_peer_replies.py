@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from node.peers.client import _runs
-from node.peers.replies import BadReplyError, unknown_digests, unknown_orders
+from node.peers.replies import BadReplyError, entry_page, unknown_digests, unknown_orders
 from node.state.entries import deposit_leaf
 from wallet.types import Address, Hash32
 
@@ -31,7 +31,9 @@ def known(digest: Hash32) -> bool:
 
 def test_only_unknown_orders_are_wanted() -> None:
     reply = page(DEPOSIT, order("01", KNOWN), order("02", NEW), order("01", NEW), start=10)
-    assert unknown_orders(reply, 10, 14, known) == ([12, 13], 14)
+    leaves, size = entry_page(reply, 10, 14)
+    assert size == 14 and leaves[2] == b"\x02" + NEW
+    assert unknown_orders(leaves, 10, known) == [12, 13]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +52,7 @@ def test_only_unknown_orders_are_wanted() -> None:
 )
 def test_a_bad_page_is_refused(reply: Any) -> None:
     with pytest.raises(BadReplyError):
-        unknown_orders(reply, 0, 1, known)
+        entry_page(reply, 0, 1)
 
 
 def test_runs_cover_the_wanted_indices_in_bounded_requests() -> None:

@@ -296,6 +296,40 @@ async def test_a_node_that_was_down_catches_up_by_pulling_the_logs(tmp_path: Pat
 
 
 @pytest.mark.asyncio
+async def test_catch_up_resumes_where_it_stopped_in_the_same_log(tmp_path: Path) -> None:
+    async with cluster(tmp_path, 2) as nodes:
+        source = nodes[0]
+        await source.receive(payments(ALICE, BOB, range(5)))
+        saved = LedgerStore(tmp_path / "positions", DOMAIN, sync=False)
+        fed: list[Certificate] = []
+
+        async def feed(certificate: Certificate) -> None:
+            fed.append(certificate)
+
+        async def pull() -> int:  # a fresh client each time, as after a restart
+            async with PeerClient([source.url], FAST, positions=saved) as peers:
+                return await peers.catch_up(feed)
+
+        try:
+            assert await pull() == 5
+            assert saved.catch_up_position(source.url) == (
+                source.store.log_size(),
+                source.store.leaf(source.store.log_size() - 1),
+            )
+            assert await pull() == 0  # nothing new: it starts at the end
+            await source.receive(payments(ALICE, BOB, range(5, 7)))
+            assert await pull() == 2
+            # Another log behind the same URL (a wiped node, a moved endpoint): from 0.
+            index, _ = saved.catch_up_position(source.url) or (0, b"")
+            saved.put_catch_up_position(source.url, index, b"\x01" + bytes(32))
+            assert await pull() == 7
+            assert len(fed) == 14
+        finally:
+            saved.close()
+    assert no_tasks_left()
+
+
+@pytest.mark.asyncio
 async def test_a_certificate_ahead_makes_the_node_fetch_what_is_missing(tmp_path: Path) -> None:
     async with cluster(tmp_path, 3) as nodes:
         earlier = payments(ALICE, BOB, range(5))
