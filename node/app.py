@@ -15,12 +15,14 @@ import contextlib
 import errno
 import logging
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from node.api import NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig
 from node.chain.follower import ChainFollower, ChainView
+from node.chain.reader import CommitteeInfo, VaultInfo
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
 from node.errors import NodeConfigError, UnknownEpochError
@@ -34,6 +36,7 @@ from node.stream import STREAM_PATH, StreamHub
 from node.stream import install as install_streams
 from node.writer import Writer
 from wallet.codec import address_hex
+from wallet.types import Address
 
 log = logging.getLogger("farthing.node")
 
@@ -73,127 +76,134 @@ async def _serve(runner: web.AppRunner, config: NodeConfig) -> None:
         raise
 
 
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """What start-up read from the Vault and checked."""
+
+    info: VaultInfo
+    current: CommitteeInfo
+    committees: list[Committee]
+    member: bool
+    tokens: frozenset[Address]
+    withdraw_only: frozenset[Address]
+
+
+async def _check_start(reader: ChainReader, config: NodeConfig, me: Address) -> _Start:
+    """Read the Vault and refuse to start with a message that says what to fix."""
+    info = await reader.check_vault(expected_chain_id=config.chain_id)
+    if info.current_epoch == 0:
+        raise NodeConfigError("the Vault has no committee yet: governance must start epoch 1")
+    current = await reader.committee(info.current_epoch)
+    committees = await _committees(reader, info.current_epoch)
+    if not any(me in c.members for c in committees):
+        raise NodeConfigError(
+            f"this node's key ({address_hex(me)}) is not a member of the committee of "
+            f"epoch {info.current_epoch} (nor of an earlier one): use a member's key or "
+            "register this one"
+        )
+    member = me in current.committee.members
+    if not member:
+        log.warning(
+            "this node is not a member of the committee of epoch %d: it does not vote, "
+            "it serves reads and applies certificates",
+            info.current_epoch,
+        )
+    tokens, withdraw_only = await reader.token_sets(config.deploy_block, info.head)
+    return _Start(info, current, committees, member, frozenset(tokens), withdraw_only)
+
+
 async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> None:
     """Run a node until ``stop`` is set (or the task is cancelled)."""
     key = config.load_key()
     me = key.address
-    async with ChainReader(config.rpc_url, config.vault) as reader:
-        info = await reader.check_vault(expected_chain_id=config.chain_id)
-        if info.current_epoch == 0:
-            raise NodeConfigError("the Vault has no committee yet: governance must start epoch 1")
-        current = await reader.committee(info.current_epoch)
-        committees = await _committees(reader, info.current_epoch)
-        member = me in current.committee.members
-        if not any(me in c.members for c in committees):
-            raise NodeConfigError(
-                f"this node's key ({address_hex(me)}) is not a member of the committee of "
-                f"epoch {info.current_epoch} (nor of an earlier one): use a member's key or "
-                "register this one"
-            )
-        if not member:
-            log.warning(
-                "this node is not a member of the committee of epoch %d: it does not vote, "
-                "it serves reads and applies certificates",
-                info.current_epoch,
-            )
-        tokens, withdraw_only = await reader.token_sets(config.deploy_block, info.head)
+    async with contextlib.AsyncExitStack() as stack:
+        reader = await stack.enter_async_context(ChainReader(config.rpc_url, config.vault))
+        start = await _check_start(reader, config, me)
+        info, current = start.info, start.current
 
         store = LedgerStore(config.data_dir, info.domain, sync=config.sync)
-        try:
-            for committee in committees:
-                store.put_committee(committee)
-            context = NodeContext(
-                domain=info.domain,
-                node=me,
-                tokens=frozenset(tokens),
-                current_epoch=info.current_epoch,
-                sign=key.unsafe_sign_digest,
-                withdraw_only=withdraw_only,
-                member=member,
-            )
-            metrics, streams = NodeMetrics(), StreamHub()
-            writer = Writer(
-                store, context, observers=(metrics.observe_commit, streams.observe_commit)
-            )
-            policy = CheckpointPolicy(config.checkpoint_entries, config.checkpoint_ms)
-            checkpointer = Checkpointer(store, key, info.domain, policy)
-            chain_config = WatcherConfig(
-                confirmations=config.confirmations, poll_interval=config.poll_interval
-            )
-            follower = ChainFollower(reader, ChainView(info.head, current), chain_config)
-            peer_urls = (
-                list(config.peers)
-                if config.peers is not None
-                else [current.endpoint_of(m) for m in current.committee.members if m != me]
-            )
-            async with PeerClient(peer_urls, PeerSettings(), positions=store) as peers:
-                effects = Effects(peers, writer)
-                services = NodeServices(
-                    writer,
-                    store,
-                    me,
-                    lambda: follower.view.committee.committee,
-                    effects.on_events,
-                    lambda: checkpointer.latest,
-                )
-                app = make_app(services)
-                install_streams(app, streams)
-                metrics.install(app, untimed=[STREAM_PATH])
-                metrics.track_node(store, lambda: checkpointer.latest, peers, streams)
-                runner = web.AppRunner(app, access_log=None)
-                await runner.setup()
-                try:
-                    await _serve(runner, config)
-                    log.info(
-                        "node %s serving on http://%s:%d, epoch %d, log size %d, %d peers",
-                        address_hex(me),
-                        config.host,
-                        config.port,
-                        info.current_epoch,
-                        store.log_size(),
-                        len(peer_urls),
-                    )
-                    watcher = DepositWatcher(
-                        reader,
-                        store.next_deposit_id(),
-                        max(config.deploy_block, store.deposit_block() or 0),
-                        chain_config,
-                    )
-                    metrics.track_watcher(
-                        lambda: watcher.cursor.next_id, lambda: watcher.cursor.scan_from
-                    )
+        stack.callback(store.close)
+        for committee in start.committees:
+            store.put_committee(committee)
+        context = NodeContext(
+            domain=info.domain,
+            node=me,
+            tokens=start.tokens,
+            current_epoch=info.current_epoch,
+            sign=key.unsafe_sign_digest,
+            withdraw_only=start.withdraw_only,
+            member=start.member,
+        )
+        metrics, streams = NodeMetrics(), StreamHub()
+        writer = Writer(store, context, observers=(metrics.observe_commit, streams.observe_commit))
+        policy = CheckpointPolicy(config.checkpoint_entries, config.checkpoint_ms)
+        checkpointer = Checkpointer(store, key, info.domain, policy)
+        chain_config = WatcherConfig(
+            confirmations=config.confirmations, poll_interval=config.poll_interval
+        )
+        follower = ChainFollower(reader, ChainView(info.head, current), chain_config)
+        watcher = DepositWatcher(
+            reader,
+            store.next_deposit_id(),
+            max(config.deploy_block, store.deposit_block() or 0),
+            chain_config,
+        )
+        peer_urls = list(config.peers) if config.peers is not None else follower.view.peer_urls(me)
+        peers = await stack.enter_async_context(
+            PeerClient(peer_urls, PeerSettings(), positions=store)
+        )
+        effects = Effects(peers, writer)
+        witness = Witness(peers, store, key, info.domain, lambda: follower.view.committee)
 
-                    def on_view(view: ChainView) -> None:
-                        if config.peers is None:
-                            peers.set_urls(view.peer_urls(me))
+        services = NodeServices(
+            writer,
+            store,
+            me,
+            lambda: follower.view.committee.committee,
+            effects.on_events,
+            lambda: checkpointer.latest,
+        )
+        app = make_app(services)
+        install_streams(app, streams)
+        metrics.install(app, untimed=[STREAM_PATH])
+        metrics.track_node(store, lambda: checkpointer.latest, peers, streams)
+        metrics.track_watcher(lambda: watcher.cursor.next_id, lambda: watcher.cursor.scan_from)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await _serve(runner, config)
+        log.info(
+            "node %s serving on http://%s:%d, epoch %d, log size %d, %d peers",
+            address_hex(me),
+            config.host,
+            config.port,
+            info.current_epoch,
+            store.log_size(),
+            len(peer_urls),
+        )
 
-                    async def follow_deposits() -> None:
-                        async with contextlib.aclosing(watcher.deposits()) as deposits:
-                            async for change in deposits:
-                                await effects.on_events((await writer.apply(change)).events)
+        def on_view(view: ChainView) -> None:
+            if config.peers is None:
+                peers.set_urls(view.peer_urls(me))
 
-                    async with asyncio.TaskGroup() as group:
-                        writer_task = group.create_task(writer.run())
-                        deposits_task = group.create_task(follow_deposits())
-                        follow_task = group.create_task(follower.run(writer.apply, on_view))
-                        checkpoint_task = group.create_task(_sign_checkpoints(checkpointer))
-                        peers.spawn(
-                            peers.catch_up_forever(
-                                effects.feed_from_log, CATCH_UP_INTERVAL, known=effects.known
-                            ),
-                            name="catch-up",
-                        )
-                        witness = Witness(
-                            peers, store, key, info.domain, lambda: follower.view.committee
-                        )
-                        peers.spawn(witness.run_forever(config.witness_interval), name="witness")
-                        await (stop or asyncio.Event()).wait()
-                        deposits_task.cancel()
-                        follow_task.cancel()
-                        checkpoint_task.cancel()
-                        writer_task.cancel()
-                finally:
-                    await runner.cleanup()
-        finally:
-            store.close()
+        async def follow_deposits() -> None:
+            async with contextlib.aclosing(watcher.deposits()) as deposits:
+                async for change in deposits:
+                    await effects.on_events((await writer.apply(change)).events)
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(writer.run()),
+                group.create_task(follow_deposits()),
+                group.create_task(follower.run(writer.apply, on_view)),
+                group.create_task(_sign_checkpoints(checkpointer)),
+            ]
+            catch_up = peers.catch_up_forever(
+                effects.feed_from_log, CATCH_UP_INTERVAL, known=effects.known
+            )
+            peers.spawn(catch_up, name="catch-up")
+            peers.spawn(witness.run_forever(config.witness_interval), name="witness")
+            await (stop or asyncio.Event()).wait()
+            for task in tasks:
+                task.cancel()
     log.info("node %s stopped", address_hex(me))
