@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Farthing needs into this checkout, and nothing outside it:
 #   .venv/          Python packages, pinned by pyproject.toml and requirements.lock
-#   node_modules/   anvil, solc-js and OpenZeppelin, pinned by package-lock.json
+#   node_modules/   anvil, solc-js, OpenZeppelin and ethers (a test reference), pinned by
+#                   package-lock.json
 # Idempotent and quick when nothing changed (a stamp file records what was installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -22,13 +22,96 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     │                                  text that is not 0x + 130 hex digits is an
     │                                  EncodingError of its field; the rest is checked when
     │                                  the signature is verified)
-    └── InvalidKey (ValueError)        a private key that cannot be used: not 32 bytes, zero
-                                       or >= n, or not the key of the account that must sign
-
-    Reserved (added by the issues that need them), with the same split:
-    ├── transport errors of the node client: timeouts, refused connections, a node
-    │   that lags (recoverable: retry, possibly against another node)
-    └── chain errors of the settlement helpers: a reverted or dropped transaction
+    ├── InvalidKey (ValueError)        a private key that cannot be used: not 32 bytes, zero
+    │                                  or >= n, or not the key of the account that must sign;
+    │                                  a mnemonic with a word outside the BIP-39 English list
+    │                                  or a wrong checksum; a malformed derivation path
+    │
+    │   Key files (wallet.keystore): nothing is retried automatically; each one says what
+    │   the person at the keyboard must change.
+    ├── KeystoreError                  a key file cannot be written or read
+    │   ├── WrongPassphrase            the passphrase does not open the file (the MAC
+    │   │   (ValueError)               does not match): the caller's fault; only another
+    │   │                              passphrase helps
+    │   ├── InvalidPassphrase          a passphrase that cannot protect a key (empty), or
+    │   │   (ValueError)               two typed passphrases that differ
+    │   ├── KeystoreCorrupt            not a v3 keystore this wallet reads: not JSON, a
+    │   │   (ValueError)               missing or malformed field, an unknown cipher or
+    │   │                              KDF, KDF parameters beyond the limits, a key out of
+    │   │                              range or not the file's address (restore a backup)
+    │   ├── UnsafePermissions          group or others may read or write the file
+    │   │   (PermissionError)          (chmod 600 it)
+    │   ├── KeystoreExists             the file exists and overwriting was not asked for
+    │   │   (FileExistsError)
+    │   ├── KeystoreNotFound           no file (or no directory) at that path
+    │   │   (FileNotFoundError)
+    │   └── NoPassphrase               the passphrase variable is unset or empty and there
+    │                                  is no terminal to ask on
+    │
+    ├── InvalidReceipt (ValueError)    a receipt or certificate that does not verify
+    │                                  (wallet.client.receipts): its sender's fault
+    │
+    │   The node network (wallet.client). ``retryable`` says whether the same call later
+    │   can succeed.
+    ├── NodeError                      ONE node's fault, raised by a Transport for one
+    │   │                              request; the client counts it against that node and
+    │   │                              goes on with the others (never escapes pay())
+    │   ├── NodeUnavailable            down, refused, timed out (retryable)
+    │   │   (ConnectionError)
+    │   └── NodeMisbehaved             garbage: malformed JSON, a reply of the wrong shape
+    │                                  or size, an unexpected status, a vote or certificate
+    │                                  that does not verify (not retryable with that node)
+    ├── QuorumUnavailable              fewer than a quorum of nodes answered usefully in
+    │   (ConnectionError)              time; an order stays in the journal (retryable)
+    ├── PaymentRefused                 a quorum refused the order for a reason of the
+    │   │                              caller's: retrying the same call cannot help
+    │   ├── InsufficientBalance        the balance does not cover the amount
+    │   └── ConflictingOrder           another order holds this account's sequence (only
+    │                                  if the journal was lost or the key is used elsewhere)
+    ├── BatchIncomplete                pay_many stopped at a failed payment (``cause``);
+    │                                  ``receipts`` holds the ones that were made
+    ├── PaymentNotSeen (TimeoutError)  wait_for_payment saw no matching payment in time
+    │                                  (retryable)
+    ├── JournalError (OSError)         the wallet's order journal cannot be read or written,
+    │                                  or another process holds it
+    │
+    │   Amounts and spending policies (wallet.amounts, wallet.policy,
+    │   wallet.spend_ledger): raised before anything is signed; nothing is sent.
+    ├── InvalidAmount (EncodingError)  amount text or value that is not exact and valid:
+    │                                  a sign, an exponent, whitespace, more decimals than
+    │                                  the token has (never rounded), zero where a payment
+    │                                  needs a positive amount, above 2**256 - 1
+    ├── AmountTypeError (TypeError)    a float (inexact) or another non-amount type
+    ├── UnknownToken (ValueError)      a symbol or address the token registry does not hold
+    ├── PolicyRefused                  the spending policy refuses the payment: ``rule``
+    │                                  says which, ``limit``/``attempted``/``over_by`` by how
+    │                                  much (not retryable: it passes only once the rolling
+    │                                  window moves on or the policy is edited)
+    ├── PriceUnavailable               no usable USD price of the native token: none given,
+    │   │                              or not positive (retryable with a fresh reading)
+    │   └── StalePrice                 the reading is older than the policy's max age
+    ├── UnknownReservation             commit/release of a reservation that is not pending
+    │   (LookupError)                  (already committed or released): a caller's bug
+    ├── LedgerError (OSError)          the spend ledger file cannot be read, parsed or
+    │                                  written (not retryable as is)
+    │
+    │   The chain (wallet.chain): reading the Vault, sending the agent's transactions.
+    └── ChainError
+        ├── ChainUnavailable            the RPC URL does not answer, not in time, or with an
+        │   (ConnectionError)           error (retryable: nothing was sent)
+        ├── ChainConfigError            the RPC URL, Vault or token address do not designate
+        │   (ValueError)                what they should: no contract there, not a Farthing
+        │                               Vault, another chain, a token without EIP-2612
+        ├── ContractReverted            a view call the contract refused; ``error`` and
+        │   │                           ``arguments`` are its decoded custom error
+        │   └── TransactionReverted     a transaction the contract refused, when its gas
+        │                               was estimated (nothing sent, ``tx_hash`` None) or
+        │                               mined with status 0 (not retryable as is)
+        ├── TransactionRejected         the RPC node refused the signed transaction: no ETH
+        │                               for gas, a nonce or fee it does not take
+        └── TransactionUnconfirmed      signed and maybe sent, but no receipt within the
+            (TimeoutError)              timeout (or the RPC failed while sending): wait for
+                                        ``tx_hash`` again; sending anew could pay twice
 
 Messages name the field and say what was expected. They never contain key material:
 no error, ``repr`` or ``str`` in this package may reveal a private key.
@@ -36,9 +119,17 @@ no error, ``repr`` or ``str`` in this package may reveal a private key.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class WalletError(Exception):
-    """The root of every error the wallet package raises on purpose."""
+    """The root of every error the wallet package raises on purpose.
+
+    ``retryable`` says whether the same call, made again later, can succeed (a timeout,
+    a node that is down) or never can (bad input, a refusal of the caller's order).
+    """
+
+    retryable: ClassVar[bool] = False
 
 
 class EncodingError(WalletError, ValueError):
@@ -67,3 +158,323 @@ class InvalidKey(WalletError, ValueError):  # noqa: N818 (named like InvalidSign
 
     The message never contains the key or the text it was parsed from.
     """
+
+
+# ---------------------------------------------------------------- the node client
+
+
+class InvalidReceipt(WalletError, ValueError):  # noqa: N818 (named like InvalidSignature)
+    """A receipt (or a certificate) does not verify: a signature, the quorum, the
+    membership, the Merkle proof or the checkpoint is wrong. ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NodeError(WalletError):
+    """One node's fault in one request (a :class:`wallet.client.Transport` raises it).
+
+    ``endpoint`` is the node's URL. The client counts it against that node and goes on
+    with the others; it never escapes ``pay()`` (a lack of quorum does, as
+    :class:`QuorumUnavailable`, listing these).
+    """
+
+    def __init__(self, endpoint: str, problem: str) -> None:
+        super().__init__(f"{endpoint}: {problem}")
+        self.endpoint = endpoint
+        self.problem = problem
+
+
+class NodeUnavailable(NodeError, ConnectionError):  # noqa: N818 (named like InvalidSignature)
+    """The node is down, refused the connection or did not answer in time."""
+
+    retryable = True
+
+
+class NodeMisbehaved(NodeError):  # noqa: N818 (named like InvalidSignature)
+    """The node answered with garbage: malformed JSON, a reply of the wrong shape or size,
+    an unexpected status, or a signed message that does not verify."""
+
+
+class QuorumUnavailable(WalletError, ConnectionError):  # noqa: N818 (named like InvalidSignature)
+    """Fewer than a quorum of nodes gave a useful answer in time. ``faults`` maps each
+    failing node's URL to what went wrong. An order in flight stays in the journal and is
+    finished by the next call (or ``Wallet.resume()``)."""
+
+    retryable = True
+
+    def __init__(self, what: str, faults: dict[str, str]) -> None:
+        detail = "; ".join(f"{url}: {problem}" for url, problem in sorted(faults.items()))
+        super().__init__(
+            f"{what}: no quorum of nodes answered" + (f" ({detail})" if detail else "")
+        )
+        self.faults = faults
+
+
+class PaymentRefused(WalletError):  # noqa: N818 (named like InvalidSignature)
+    """A quorum of nodes refused the order for a reason of the caller's (``code`` is the
+    ledger's refusal code, docs/protocol.md 1a). The same order can never be voted for."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InsufficientBalance(PaymentRefused, ValueError):  # noqa: N818 (named like InvalidSignature)
+    """The account's balance of the token does not cover the amount on a quorum."""
+
+
+class ConflictingOrder(PaymentRefused):
+    """Another order of this account holds (or used) ``sequence``: the nodes' lock is on
+    the order with digest ``conflicting``. Possible only if the wallet's journal was lost
+    or the key signs elsewhere too; the wallet never signs two orders for one sequence."""
+
+    def __init__(self, sequence: int, conflicting: bytes | None, message: str) -> None:
+        super().__init__("conflicting_order", message)
+        self.sequence = sequence
+        self.conflicting = conflicting
+
+
+class BatchIncomplete(WalletError):  # noqa: N818 (named like InvalidSignature)
+    """``pay_many`` stopped at a payment that failed (``cause``, also ``__cause__``);
+    ``receipts`` are the payments before it, which were made."""
+
+    def __init__(self, receipts: list[object], cause: WalletError) -> None:
+        super().__init__(f"{len(receipts)} payment(s) made, then: {cause}")
+        self.receipts = receipts
+        self.cause = cause
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.cause.retryable
+
+
+class PaymentNotSeen(WalletError, TimeoutError):  # noqa: N818 (named like InvalidSignature)
+    """``wait_for_payment`` saw no matching, valid payment before its timeout."""
+
+    retryable = True
+
+
+class JournalError(WalletError, OSError):
+    """The wallet's order journal cannot be read or written, or another process has it
+    open. Not retryable as is: the data directory needs attention."""
+
+
+# ---------------------------------------------------------------- amounts and policies
+
+
+class InvalidAmount(EncodingError):  # noqa: N818 (named like InvalidSignature)
+    """Amount text or a value that is not a valid exact amount of its token (``field`` and
+    ``problem`` as for :class:`EncodingError`). Never echoes the text it was given."""
+
+
+class AmountTypeError(WalletError, TypeError):
+    """A value of the wrong type where an exact amount is needed: a ``float`` (inexact:
+    ``0.1`` is not one tenth) or anything but decimal text and an ``int`` of base units."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class UnknownToken(WalletError, ValueError):  # noqa: N818 (named like InvalidSignature)
+    """A symbol or address that names no token of the registry."""
+
+
+class PolicyRefused(WalletError):  # noqa: N818 (named like InvalidSignature)
+    """The spending policy refuses a payment; nothing was signed or sent.
+
+    ``rule`` names the rule (``"max_per_payment"``, ``"max_per_payment_usd"``,
+    ``"budget"``, ``"payee_cap"``, ``"allow_list"``, ``"deny_list"``). For a limit,
+    ``limit`` and ``attempted`` are integers in ``unit`` with ``decimals`` decimals (a
+    token's base units, or USD in units of 10**-18), and ``over_by`` is their difference.
+    """
+
+    def __init__(
+        self,
+        rule: str,
+        message: str,
+        *,
+        limit: int | None = None,
+        attempted: int | None = None,
+        unit: str = "",
+        decimals: int = 0,
+    ) -> None:
+        super().__init__(f"refused by {rule}: {message}")
+        self.rule = rule
+        self.limit = limit
+        self.attempted = attempted
+        self.unit = unit
+        self.decimals = decimals
+
+    @property
+    def over_by(self) -> int | None:
+        """How far ``attempted`` is over ``limit`` (None for a rule without a figure)."""
+        if self.limit is None or self.attempted is None:
+            return None
+        return self.attempted - self.limit
+
+
+class PriceUnavailable(WalletError):  # noqa: N818 (named like InvalidSignature)
+    """No usable USD price of the native token to value a payment in it: none was given,
+    or the answer is not positive. Retryable with a fresh reading of the feed."""
+
+    retryable = True
+
+
+class StalePrice(PriceUnavailable):
+    """The price reading is ``age`` seconds old, more than the policy's ``max_age``."""
+
+    def __init__(self, age: int, max_age: int) -> None:
+        super().__init__(
+            f"the price of the native token is {age} s old, more than the {max_age} s allowed"
+        )
+        self.age = age
+        self.max_age = max_age
+
+
+class UnknownReservation(WalletError, LookupError):  # noqa: N818 (named like InvalidSignature)
+    """A reservation that is not pending (already committed or released, or another
+    ledger's) was committed or released."""
+
+
+class LedgerError(WalletError, OSError):
+    """The spend ledger's file cannot be read, parsed or written. Not retryable as is:
+    the data directory needs attention (a restarted agent must not forget its budget)."""
+
+
+# ---------------------------------------------------------------- key files
+
+
+class KeystoreError(WalletError):
+    """A key file (Web3 Secret Storage v3) cannot be written or read.
+
+    Messages name the file and what to do; they never contain the passphrase or the key.
+    """
+
+
+class WrongPassphrase(KeystoreError, ValueError):  # noqa: N818 (what the user is told)
+    """The passphrase does not open the key file: its MAC does not match.
+
+    The caller's fault: retrying with the same passphrase can never succeed. (A MAC also
+    fails if the ciphertext or the MAC itself was altered; the two cannot be told apart.)
+    """
+
+
+class InvalidPassphrase(KeystoreError, ValueError):  # noqa: N818
+    """A passphrase that cannot protect a key: empty, or not text."""
+
+
+class KeystoreCorrupt(KeystoreError, ValueError):  # noqa: N818
+    """The file is not a v3 keystore this wallet can read, whatever the passphrase.
+
+    Not JSON, a missing or malformed field, an unknown version, cipher or KDF, KDF
+    parameters beyond this wallet's limits, or a decrypted key that is out of range or is
+    not the key of the address the file names. Restore the file from a backup.
+    """
+
+
+class UnsafePermissions(KeystoreError, PermissionError):  # noqa: N818
+    """The key file may be read or written by its group or by others: ``chmod 600`` it.
+
+    ``path`` is the file, ``mode`` its permission bits.
+    """
+
+    def __init__(self, path: str, mode: int) -> None:
+        super().__init__(
+            f"{path}: mode {mode:04o} lets group or others read or write this key file; "
+            f"run: chmod 600 {path}"
+        )
+        self.path = path
+        self.mode = mode
+
+
+class KeystoreExists(KeystoreError, FileExistsError):  # noqa: N818
+    """The key file already exists and overwriting it was not asked for."""
+
+
+class KeystoreNotFound(KeystoreError, FileNotFoundError):  # noqa: N818
+    """There is no key file at that path."""
+
+
+class NoPassphrase(KeystoreError):  # noqa: N818
+    """No passphrase could be obtained: the environment variable is not set (or empty) and
+    standard input is not a terminal to ask on."""
+
+
+# ---------------------------------------------------------------- the chain
+
+
+class ChainError(WalletError):
+    """Reading the chain or settling on it failed (:mod:`wallet.chain`). Messages show the
+    RPC URL only as ``scheme://host:port`` (its path often holds an API key)."""
+
+
+class ChainUnavailable(ChainError, ConnectionError):  # noqa: N818 (like NodeUnavailable)
+    """The JSON-RPC URL does not answer, does not answer in time, or answers a read with an
+    error. Nothing was sent; the same call may succeed later."""
+
+    retryable = True
+
+
+class ChainConfigError(ChainError, ValueError):
+    """An address or URL does not designate what it should: no contract at the Vault
+    address, a contract that is not a Farthing Vault, another chain than expected, a
+    token without EIP-2612 ``permit``. The message says which setting to fix."""
+
+
+class ContractReverted(ChainError):  # noqa: N818 (what happened, as Solidity says)
+    """A contract refused a call. ``error`` is the decoded custom error's name
+    (``"UnknownEpoch"``, ``"AlreadyRedeemed"``, ``"Error"`` for a revert string,
+    ``"Panic"``), or None when the revert data does not decode; ``arguments`` are its
+    named arguments (addresses as checksummed text); ``data`` the raw revert data."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        arguments: dict[str, object] | None = None,
+        data: bytes = b"",
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.arguments = dict(arguments or {})
+        self.data = data
+
+
+class TransactionReverted(ContractReverted):
+    """A transaction the contract refuses: found when its gas was estimated (nothing was
+    sent: ``tx_hash`` is None) or mined with status 0 (``tx_hash`` is set, its gas is
+    spent). Not retryable as is: the reason (``error``) must change first."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        arguments: dict[str, object] | None = None,
+        data: bytes = b"",
+        tx_hash: bytes | None = None,
+    ) -> None:
+        super().__init__(message, error=error, arguments=arguments, data=data)
+        self.tx_hash = tx_hash
+
+
+class TransactionRejected(ChainError):  # noqa: N818 (what the RPC node did)
+    """The RPC node refused the signed transaction before it reached a block: no ETH for
+    the gas, a nonce or a fee it does not take. Not retryable as is."""
+
+
+class TransactionUnconfirmed(ChainError, TimeoutError):  # noqa: N818 (its state)
+    """A signed transaction (``tx_hash``, ``nonce``) has no receipt within the timeout, or
+    the RPC failed while it was being sent: it may still be mined. Not retryable as is:
+    wait for ``tx_hash`` again (``VaultClient.wait_for_receipt``); sending the same
+    deposit anew could pay twice."""
+
+    def __init__(self, message: str, *, tx_hash: bytes, nonce: int | None = None) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+        self.nonce = nonce

@@ -58,7 +58,9 @@ class PrivateKey:
 
     ``repr`` and ``str`` give only the address, it refuses to be pickled (so it cannot
     end up in a cache, a queue or a crash dump by accident), and no error raised here
-    contains it. There is deliberately no method returning the secret.
+    contains it. One method returns the secret, :meth:`export_private_key_hex`, named so
+    that it stands out in a review; the keystore (:mod:`wallet.keystore`) is the way to
+    store a key. Mnemonics and the agent address are in :mod:`wallet.keys`.
     """
 
     __slots__ = ("_address", "_key")
@@ -101,6 +103,21 @@ class PrivateKey:
     def address(self) -> Address:
         """The Ethereum address of this key (computed once)."""
         return self._address
+
+    @property
+    def public_key(self) -> bytes:
+        """The 33-byte compressed SEC1 public key (``0x02``/``0x03`` ‖ x): what a uAgents
+        ``agent1...`` address encodes."""
+        return bytes(self._key.public_key.format(compressed=True))
+
+    def export_private_key_hex(self) -> str:
+        """The SECRET: ``0x`` + 64 lower-case hex digits, the form :meth:`from_hex` reads.
+
+        Whoever sees this text owns the account. Call it only to hand the key to the user
+        on purpose (a backup shown once, a CLI ``export`` command); never log it, never
+        put it in an error or a file other than an encrypted keystore.
+        """
+        return "0x" + bytes(self._key.secret).hex()
 
     def unsafe_sign_digest(self, digest: Hash32) -> Signature:
         """Signs the 32 bytes ``digest`` as they are: ``r ‖ s ‖ v``, low s, v = recid + 27.
