@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.api import NodeServices, make_app
-from node.chain import ChainReader, DepositWatcher, WatcherConfig
+from node.chain import ChainReader, DepositWatcher, WatcherConfig, committee_of
 from node.chain.follower import ChainFollower, ChainView
-from node.chain.reader import CommitteeInfo, VaultInfo
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
 from node.errors import NodeConfigError, UnknownEpochError
@@ -35,6 +34,7 @@ from node.store import LedgerStore
 from node.stream import STREAM_PATH, StreamHub
 from node.stream import install as install_streams
 from node.writer import Writer
+from wallet.chain import CommitteeInfo, VaultInfo
 from wallet.codec import address_hex
 from wallet.types import Address
 
@@ -50,7 +50,7 @@ async def _committees(reader: ChainReader, current: int) -> list[Committee]:
     found = []
     for epoch in range(1, current + 1):
         with contextlib.suppress(UnknownEpochError):
-            found.append((await reader.committee(epoch)).committee)
+            found.append(committee_of(await reader.committee(epoch)))
     return found
 
 
@@ -101,7 +101,7 @@ async def _check_start(reader: ChainReader, config: NodeConfig, me: Address) -> 
             f"epoch {info.current_epoch} (nor of an earlier one): use a member's key or "
             "register this one"
         )
-    member = me in current.committee.members
+    member = me in current.members
     if not member:
         log.warning(
             "this node is not a member of the committee of epoch %d: it does not vote, "
@@ -159,7 +159,7 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
             writer,
             store,
             me,
-            lambda: follower.view.committee.committee,
+            lambda: committee_of(follower.view.committee),
             effects.on_events,
             lambda: checkpointer.latest,
         )

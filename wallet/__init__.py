@@ -27,7 +27,9 @@ addresses of a key), :mod:`wallet.keystore` (encrypted key files), :mod:`wallet.
 redemptions, docs/agent-guide.md) is imported on its own: it brings in web3.
 :mod:`wallet.client` (the async client of the node network: ``Wallet.pay``, receipts and
 their offline verification, docs/agent-guide.md "Paying and receiving") is imported on
-its own too: it brings in aiohttp.
+its own too: it brings in aiohttp. :mod:`wallet.agent` is the one object for agent code
+(``connect(...)`` → ``FarthingWallet``: pay, balances, deposit, withdraw, redeem, a
+spending policy; docs/agent-guide.md "Putting it together"), on top of both.
 """
 
 from wallet.amounts import (

@@ -40,7 +40,7 @@ import asyncio
 import enum
 import time
 import urllib.parse
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -143,6 +143,8 @@ class CommitteeInfo:
             raise ValueError("one endpoint per committee member")
         if not 0 < self.quorum <= len(self.members):
             raise ValueError(f"quorum {self.quorum} of {len(self.members)} members")
+        if len(set(self.members)) != len(self.members):
+            raise ValueError("committee members must be distinct")
 
     @property
     def is_current(self) -> bool:
@@ -343,6 +345,11 @@ def decode_token_event(topics: Sequence[bytes], position: LogPosition) -> TokenE
     )
 
 
+def in_chain_order(events: Iterable[TokenEvent]) -> list[TokenEvent]:
+    """``events`` sorted by block, then log index."""
+    return sorted(events, key=lambda e: (e.position.block_number, e.position.log_index))
+
+
 def compute_token_sets(
     events: Iterable[TokenEvent],
 ) -> tuple[frozenset[Address], frozenset[Address]]:
@@ -352,8 +359,7 @@ def compute_token_sets(
     each token decides."""
     registered: set[Address] = set()
     deregistered: set[Address] = set()
-    ordered = sorted(events, key=lambda e: (e.position.block_number, e.position.log_index))
-    for event in ordered:
+    for event in in_chain_order(events):
         if event.registered:
             registered.add(event.token)
             deregistered.discard(event.token)
@@ -619,7 +625,7 @@ class VaultReader:
             raise ChainConfigError(
                 f"there is no contract at the Vault address {shown} on chain id {chain_id} "
                 f"({self._shown_url}): check the Vault address (devnet: contracts.vault in "
-                "the manifest) and that the RPC URL is the chain it was deployed on"
+                "the manifest) and that the RPC URL is the chain the Vault was deployed on"
             )
         try:
             fields = await self._view("eip712Domain")
@@ -629,13 +635,13 @@ class VaultReader:
         except ContractReverted as exc:
             raise ChainConfigError(
                 f"the contract at {shown} on chain id {chain_id} is not a Farthing Vault "
-                f"({exc}): check the Vault address (the token and price-feed contracts are "
-                "not the Vault)"
+                f"({exc}): check the Vault address (devnet: contracts.vault in the manifest; "
+                "the token and price-feed contracts are not the Vault)"
             ) from exc
         _, name, version, domain_chain, verifying, *_ = fields
-        found = (name, version, int(domain_chain), str(verifying).lower())
-        expected = (DOMAIN_NAME, DOMAIN_VERSION, chain_id, shown.lower())
-        if found != expected:
+        found = (name, version, int(domain_chain), str(verifying))
+        expected = (DOMAIN_NAME, DOMAIN_VERSION, chain_id, self._contract.address)
+        if found[:3] != expected[:3] or found[3].lower() != expected[3].lower():
             raise ChainConfigError(
                 f"the contract at {shown} on chain id {chain_id} is not a Farthing Vault: "
                 f"its EIP-712 domain is {found}, not {expected}: check the Vault address"
@@ -806,15 +812,11 @@ class VaultReader:
         """The ``Deposited`` logs of the Vault in ``blocks`` (keep the range within the
         provider's limit, :data:`DEFAULT_MAX_SPAN`)."""
         raw = await self._logs(blocks, [DEPOSITED_TOPIC])
-        return tuple(decode_deposit(*_log_parts(log)) for log in raw)
+        return tuple(_decoded(log, decode_deposit) for log in raw)
 
     async def token_events(self, blocks: BlockRange) -> tuple[TokenEvent, ...]:
         raw = await self._logs(blocks, [TOKEN_REGISTERED_TOPIC, TOKEN_DEREGISTERED_TOPIC])
-        out = []
-        for log in raw:
-            topics, _, position = _log_parts(log)
-            out.append(decode_token_event(topics, position))
-        return tuple(out)
+        return tuple(_decoded(log, lambda t, _d, p: decode_token_event(t, p)) for log in raw)
 
     async def _logs(self, blocks: BlockRange, topics: Iterable[bytes]) -> list[LogReceipt]:
         params: FilterParams = {
@@ -882,6 +884,17 @@ def _log_parts(log: LogReceipt) -> tuple[list[bytes], bytes, LogPosition]:
         int(log["blockNumber"]), Hash32(bytes(log["blockHash"])), int(log["logIndex"])
     )
     return [bytes(t) for t in log["topics"]], bytes(log["data"]), position
+
+
+def _decoded(log: LogReceipt, decode: Callable[[list[bytes], bytes, LogPosition], T]) -> T:
+    """``log`` decoded; a :class:`LogDecodeError` names the log's block."""
+    topics, data, position = _log_parts(log)
+    try:
+        return decode(topics, data, position)
+    except LogDecodeError as exc:
+        raise LogDecodeError(
+            f"a Vault log in block {position.block_number} does not decode ({exc})"
+        ) from exc
 
 
 def _reverted(

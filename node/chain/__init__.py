@@ -1,10 +1,15 @@
 """The node's chain side (part of the async shell): reading the Vault through a JSON-RPC
 URL and following its deposits.
 
-* :mod:`node.chain.logs` and :mod:`node.chain.deposits` are pure: log decoding, block
-  ranges, the registered token set, and which deposits are final and in what order.
-* :class:`ChainReader` (:mod:`node.chain.reader`) does the JSON-RPC reads and the
-  start-up check of the RPC URL and the Vault address.
+The Vault's reading and its values (log decoding, block ranges, the registered token set,
+:class:`~wallet.chain.CommitteeInfo`, :class:`~wallet.chain.VaultInfo`) live once, in
+:mod:`wallet.chain`; the node imports them.
+
+* :mod:`node.chain.deposits` is pure: which deposits are final and in what order, and
+  the state machine's input for each.
+* :class:`ChainReader` (:mod:`node.chain.reader`) is :class:`wallet.chain.VaultReader`
+  with the node's errors (:mod:`node.errors`), and the start-up check of the RPC URL and
+  the Vault address.
 * :class:`DepositWatcher` (:mod:`node.chain.watcher`) is the thin loop that turns the
   Vault's ``Deposited`` logs into :class:`~node.state.changes.ContractReceiveDeposit`\\ s.
 * :class:`~node.chain.follower.ChainFollower` (:mod:`node.chain.follower`) follows the
@@ -17,30 +22,25 @@ from node.chain.deposits import (
     FinalDeposits,
     WatchCursor,
     compute_final_deposits,
+    deposit_change,
     is_final,
     last_final_block,
 )
-from node.chain.logs import DEFAULT_MAX_SPAN, BlockRange, DepositLog, TokenEvent
-from node.chain.reader import ChainReader, CommitteeInfo, VaultInfo, redact_url
+from node.chain.reader import ChainReader, committee_of
 from node.chain.watcher import DepositSource, DepositWatcher, WatcherConfig
 
 __all__ = [
-    "DEFAULT_MAX_SPAN",
     "DEVNET_CONFIRMATIONS",
-    "BlockRange",
     "ChainReader",
-    "CommitteeInfo",
     "DepositBatch",
-    "DepositLog",
     "DepositSource",
     "DepositWatcher",
     "FinalDeposits",
-    "TokenEvent",
-    "VaultInfo",
     "WatchCursor",
     "WatcherConfig",
+    "committee_of",
     "compute_final_deposits",
+    "deposit_change",
     "is_final",
     "last_final_block",
-    "redact_url",
 ]

@@ -36,11 +36,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from node.chain.logs import BlockRange, DepositLog
 from node.state.changes import ContractReceiveDeposit
+from wallet.chain import BlockRange, DepositLog
 
 #: Confirmations on the devnet (anvil never reorganises on its own).
 DEVNET_CONFIRMATIONS = 2
+
+
+def deposit_change(log: DepositLog) -> ContractReceiveDeposit:
+    """The state machine's input for the deposit of ``log``."""
+    return ContractReceiveDeposit(
+        log.deposit_id, log.beneficiary, log.token, log.amount, log.block_number
+    )
 
 
 def last_final_block(head: int, confirmations: int) -> int:
@@ -80,7 +87,7 @@ def compute_final_deposits(
     by_id: dict[int, set[ContractReceiveDeposit]] = {}
     for log in logs:
         if log.deposit_id >= next_id and is_final(log.block_number, head, confirmations):
-            by_id.setdefault(log.deposit_id, set()).add(log.change())
+            by_id.setdefault(log.deposit_id, set()).add(deposit_change(log))
     deposits: list[ContractReceiveDeposit] = []
     cursor = next_id
     while cursor in by_id:

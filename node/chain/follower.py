@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from node.chain.deposits import last_final_block
-from node.chain.logs import BlockRange, TokenEvent, in_chain_order
-from node.chain.reader import CommitteeInfo
+from node.chain.reader import committee_of
 from node.chain.watcher import WatcherConfig
 from node.errors import ChainReadError
 from node.state.changes import (
@@ -51,6 +50,7 @@ from node.state.events import (
     EventTokensChanged,
 )
 from node.state.transition import Transition
+from wallet.chain import BlockRange, CommitteeInfo, TokenEvent, in_chain_order
 from wallet.codec import address_hex
 from wallet.types import Address, Epoch
 
@@ -79,12 +79,12 @@ class ChainView:
 
     @property
     def epoch(self) -> Epoch:
-        return self.committee.committee.epoch
+        return self.committee.epoch
 
     def peer_urls(self, me: Address) -> list[str]:
         """The endpoints of the committee's members other than ``me``."""
         c = self.committee
-        return [e for m, e in zip(c.committee.members, c.endpoints, strict=True) if m != me]
+        return [e for m, e in zip(c.members, c.endpoints, strict=True) if m != me]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def plan_follow(
             e for e in token_events if view.block < e.position.block_number <= block
         )
     ]
-    changes += [ContractReceiveNewEpoch(info.committee) for info in started]
+    changes += [ContractReceiveNewEpoch(committee_of(info)) for info in started]
     newest = started[-1] if started else current
     committee = view.committee if newest is None else newest
     return FollowStep(ChainView(block, committee), tuple(changes), caught_up)
@@ -196,8 +196,8 @@ class ChainFollower:
                 logger.info(
                     "following epoch %d: %d members, quorum %d",
                     step.view.epoch,
-                    len(step.view.committee.committee.members),
-                    step.view.committee.committee.quorum,
+                    len(step.view.committee.members),
+                    step.view.committee.quorum,
                 )
                 try:
                     on_view(step.view)

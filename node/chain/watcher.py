@@ -47,9 +47,9 @@ from node.chain.deposits import (
     plan_scan,
     take_final_deposits,
 )
-from node.chain.logs import DEFAULT_MAX_SPAN, BlockRange, DepositLog
 from node.errors import ChainReadError
 from node.state.changes import ContractReceiveDeposit
+from wallet.chain import DEFAULT_MAX_SPAN, BlockRange, DepositLog
 
 logger = logging.getLogger(__name__)
 

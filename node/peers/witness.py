@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from typing import Any, assert_never
 
-from node.chain.reader import CommitteeInfo
 from node.peers.client import PeerClient
 from node.peers.replies import BadReplyError
 from node.store import LedgerStore
@@ -44,6 +43,7 @@ from node.witness import (
     screen,
 )
 from wallet import wire
+from wallet.chain import CommitteeInfo
 from wallet.codec import address_hex, parse_hash32
 from wallet.errors import EncodingError
 from wallet.signing import PrivateKey, sign_cosignature
@@ -121,7 +121,7 @@ class Witness:
         except EncodingError as exc:
             raise BadReplyError(f"the checkpoint does not decode: {exc}") from None
         info = self.committee()
-        members = info.committee.members
+        members = info.members
         # The member whose endpoint ``url`` is, if it is one (a --peer URL may not be).
         owners = {e.rstrip("/"): m for m, e in zip(members, info.endpoints, strict=True)}
         refusal = is_witnessable_by(new[0], owners.get(url), self.key.address, members)

@@ -8,9 +8,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from node.chain.logs import BlockRange, DepositLog, LogPosition
+from node.chain.deposits import deposit_change
 from node.errors import ChainReadError
 from node.state.changes import ContractReceiveDeposit
+from wallet.chain import BlockRange, DepositLog, LogPosition
 from wallet.types import Address, Amount, Hash32
 
 TOKENS = (Address(b"\x11" * 20), Address(b"\x22" * 20))
@@ -56,7 +57,7 @@ class FakeChain:
     def canonical(self, up_to_block: int | None = None) -> list[ContractReceiveDeposit]:
         """Every deposit in blocks 0..up_to_block, as the state machine's inputs."""
         last = self.head if up_to_block is None else up_to_block
-        return [log.change() for log in self._logs(BlockRange(0, max(last, 0)))]
+        return [deposit_change(log) for log in self._logs(BlockRange(0, max(last, 0)))]
 
     def block_hash(self, number: int) -> Hash32:
         return Hash32(hashlib.sha256(f"{number}/{self.forks[number]}".encode()).digest())
@@ -67,7 +68,7 @@ class FakeChain:
         for number in range(blocks.first, min(blocks.last, self.head) + 1):
             for index, (who, token, amount) in enumerate(self.blocks[number]):
                 position = LogPosition(number, self.block_hash(number), index)
-                logs.append(DepositLog(deposit_id, who, token, amount, position))
+                logs.append(DepositLog(deposit_id, who, token, amount, who, position))
                 deposit_id += 1
         return logs
 

@@ -15,9 +15,9 @@ from node.chain.deposits import (
     plan_scan,
     take_final_deposits,
 )
-from node.chain.logs import BlockRange, DepositLog, LogPosition
 from node.state.changes import ContractReceiveDeposit
 from tests.node.chain_fakes import FakeChain, deposit
+from wallet.chain import BlockRange, DepositLog, LogPosition
 from wallet.types import Address, Amount, Hash32
 
 
@@ -27,6 +27,7 @@ def log(deposit_id: int, block: int, amount: int = 1, fork: int = 0) -> DepositL
         Address(b"\xaa" * 20),
         Address(b"\xbb" * 20),
         Amount(amount),
+        Address(b"\xcc" * 20),
         LogPosition(block, Hash32(bytes([fork]) * 32), 0),
     )
 

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from node.chain import BlockRange, CommitteeInfo, TokenEvent, WatcherConfig
+from node.chain import WatcherConfig, committee_of
 from node.chain.follower import ChainFollower, ChainView, plan_follow
-from node.chain.logs import LogPosition
 from node.errors import ChainReadError
 from node.peers import Effects, PeerClient
 from node.peers.effects import EpochNotYetKnownError
 from node.state import (
-    Committee,
     ContractReceiveNewEpoch,
     ContractReceiveTokenRegistration,
     Transition,
@@ -28,6 +26,7 @@ from node.state.changes import StateChange
 from node.store import LedgerStore
 from node.writer import Writer
 from tests.node.factories import ALICE, BOB, COMMITTEE, DOMAIN, MEMBERS, Node, certify, transfer
+from wallet.chain import BlockRange, CommitteeInfo, LogPosition, TokenEvent
 from wallet.types import Address, Epoch, Hash32
 from wallet.types import Sequence as Seq
 
@@ -38,7 +37,7 @@ CONFIG = WatcherConfig(confirmations=2, poll_interval=0.01, step_timeout=2, max_
 def info(epoch: int, endpoints: Sequence[str] | None = None) -> CommitteeInfo:
     members = tuple(m.address for m in MEMBERS)
     urls = tuple(endpoints or (f"http://n{i}.e{epoch}" for i in range(4)))
-    return CommitteeInfo(Committee(Epoch(epoch), members, 3), urls, 0)
+    return CommitteeInfo(Epoch(epoch), members, 3, urls, 0)
 
 
 def token_event(block: int, registered: bool, index: int = 0) -> TokenEvent:
@@ -114,8 +113,8 @@ def test_plan_turns_token_logs_and_new_epochs_into_changes_in_order() -> None:
     assert step.changes == (
         ContractReceiveTokenRegistration(TOKEN, True),
         ContractReceiveTokenRegistration(TOKEN, False),
-        ContractReceiveNewEpoch(info(2).committee),
-        ContractReceiveNewEpoch(info(3).committee),
+        ContractReceiveNewEpoch(committee_of(info(2))),
+        ContractReceiveNewEpoch(committee_of(info(3))),
     )
     assert step.view == ChainView(15, info(3)) and step.view.epoch == 3
     # Nothing new: the view keeps its committee unless a fresher one is given.
@@ -140,7 +139,7 @@ async def test_a_new_epoch_is_applied_at_the_confirmation_depth() -> None:
     assert await follower.step() is None
     vault.head_block = 7
     await run_until(follower, recorder, lambda: follower.view.epoch == 2)
-    assert recorder.applied == [ContractReceiveNewEpoch(info(2).committee)]
+    assert recorder.applied == [ContractReceiveNewEpoch(committee_of(info(2)))]
     assert recorder.views == [ChainView(6, info(2))]
     assert all(block <= 6 for block in vault.reads)
 
@@ -158,7 +157,7 @@ async def test_endpoint_moves_and_tokens_follow_and_a_long_gap_is_read_in_spans(
     assert recorder.applied == [
         ContractReceiveTokenRegistration(TOKEN, True),
         ContractReceiveTokenRegistration(TOKEN, False),
-        ContractReceiveNewEpoch(info(2).committee),
+        ContractReceiveNewEpoch(committee_of(info(2))),
     ]
     # Spans of 10 blocks: 6..15 (endpoint moved), 16..25, 26..35 (epoch 2), 36..39.
     assert [v.block for v in recorder.views] == [15, 35]
@@ -201,7 +200,7 @@ async def test_a_failed_apply_leaves_the_view_and_is_retried() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert recorder.applied == [ContractReceiveNewEpoch(info(2).committee)]
+    assert recorder.applied == [ContractReceiveNewEpoch(committee_of(info(2)))]
 
 
 @pytest.mark.asyncio

@@ -1,5 +1,6 @@
-"""The Vault's logs as values: topics match the ABI, decoding round-trips what the EVM
-encodes, block ranges tile, the token set replays, RPC URLs are shown without secrets."""
+"""The Vault's logs as values (wallet.chain, which the node imports): topics match the
+ABI, decoding round-trips what the EVM encodes into the node's deposit input, block ranges
+tile, the token set replays, RPC URLs are shown without secrets."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts import load_artifact
-from node.chain.logs import (
+from node.chain.deposits import deposit_change
+from node.state.changes import ContractReceiveDeposit
+from wallet.chain import (
     DEPOSITED_TOPIC,
     TOKEN_DEREGISTERED_TOPIC,
     TOKEN_REGISTERED_TOPIC,
@@ -20,13 +23,12 @@ from node.chain.logs import (
     LogDecodeError,
     LogPosition,
     TokenEvent,
-    compute_registered_tokens,
+    compute_token_sets,
     decode_deposit,
     decode_token_event,
+    redact_url,
     split_range,
 )
-from node.chain.reader import redact_url
-from node.state.changes import ContractReceiveDeposit
 from wallet.types import Address, Hash32
 
 POSITION = LogPosition(7, Hash32(b"\x07" * 32), 3)
@@ -61,7 +63,9 @@ def test_deposit_decodes_what_the_evm_encodes(
     topics = [DEPOSITED_TOPIC, word(deposit_id), address_word(who), address_word(token)]
     data = encode(["uint256", "address"], [amount, depositor])
     log = decode_deposit(topics, data, POSITION)
-    assert log.change() == ContractReceiveDeposit(deposit_id, who, token, amount)  # type: ignore[arg-type]
+    assert deposit_change(log) == ContractReceiveDeposit(deposit_id, who, token, amount)  # type: ignore[arg-type]
+    assert deposit_change(log).block_number == 7
+    assert log.depositor == depositor
     assert log.block_number == 7
     assert log.position == POSITION
 
@@ -142,7 +146,7 @@ def test_registered_tokens_replay_in_chain_order(
         )
     shuffled = list(events)
     order.shuffle(shuffled)  # type: ignore[attr-defined]
-    assert compute_registered_tokens(shuffled) == frozenset(model)
+    assert compute_token_sets(shuffled)[0] == frozenset(model)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
 from node.api import NodeServices, make_app
-from node.chain.reader import CommitteeInfo
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.peers import PeerClient, PeerSettings
 from node.peers.witness import Witness
@@ -28,6 +27,7 @@ from node.store import LedgerStore
 from node.writer import Writer
 from tests.node.factories import ALICE, COMMITTEE, DOMAIN, MEMBERS, USDF, Node
 from wallet import wire
+from wallet.chain import CommitteeInfo
 from wallet.codec import address_hex, parse_hash32
 from wallet.merkle import MerkleProofError, verify_consistency
 from wallet.signing import PrivateKey, sign_cosignature, verify_checkpoint, verify_cosignature
@@ -36,7 +36,13 @@ from wallet.types import Amount, Cosignature
 WITNESS, PEER = MEMBERS[0], MEMBERS[1]
 #: The committee's endpoints are not the test servers' URLs: like --peer URLs, any other
 #: member may answer at them.
-INFO = CommitteeInfo(COMMITTEE, tuple(f"http://member-{i}.invalid" for i in range(4)), 0)
+INFO = CommitteeInfo(
+    COMMITTEE.epoch,
+    COMMITTEE.members,
+    COMMITTEE.quorum,
+    tuple(f"http://member-{i}.invalid" for i in range(4)),
+    0,
+)
 FAST = PeerSettings(request_timeout=0.5, connect_timeout=0.3, max_reply_bytes=64 * 1024)
 EVERY_ENTRY = CheckpointPolicy(every_entries=1, every_ms=1)
 

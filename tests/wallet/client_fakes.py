@@ -34,7 +34,9 @@ from wallet.types import (
     Domain,
     Epoch,
     Hash32,
+    Order,
     Transfer,
+    Withdrawal,
 )
 
 DOMAIN = Domain(31337, parse_address("0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"))
@@ -88,6 +90,9 @@ class FakeNode:
         self.seen_orders.setdefault((order.owner, order.sequence), set()).add(digest)
         if not verify_order(DOMAIN, signed):
             return _error(422, "bad_signature")
+        refused = self._refuse(order)
+        if refused is not None:
+            return refused
         expected = self.next_sequence.get(order.owner, 0)
         if order.sequence < expected:
             return _error(409, "sequence_used")
@@ -105,6 +110,11 @@ class FakeNode:
         if self.bad_votes:
             vote = type(vote)(vote.order, vote.epoch, self.key.address, vote.signature)
         return _reply(200, {"vote": wire.vote_to_json(vote)})
+
+    def _refuse(self, order: Order) -> tuple[int, bytes] | None:
+        if isinstance(order, Withdrawal) and order.recipient == bytes(20):
+            return _error(422, "zero_recipient")
+        return None
 
     def _certificate(self, body: Any) -> tuple[int, bytes]:
         certificate = wire.certificate_from_json(body)
@@ -134,11 +144,11 @@ class FakeNode:
 
     def _append(self, certificate: Certificate) -> int:
         order = certificate.order
-        assert isinstance(order, Transfer)
-        self.balances[order.payer, order.token] = (
-            self.balances.get((order.payer, order.token), 0) - order.amount
+        self.balances[order.owner, order.token] = (
+            self.balances.get((order.owner, order.token), 0) - order.amount
         )
-        self.credit(order.payee, order.amount, order.token)
+        if isinstance(order, Transfer):  # a Withdrawal credits no one: it leaves the ledger
+            self.credit(order.payee, order.amount, order.token)
         self.next_sequence[order.owner] = order.sequence + 1
         self.locks.pop((order.owner, order.sequence), None)
         self.pending_orders.pop((order.owner, order.sequence), None)
@@ -229,7 +239,7 @@ class FakeNode:
     def frame(self, index: int) -> bytes:
         return json.dumps(
             {
-                "type": "transfer",
+                "type": "transfer" if isinstance(self.log[index].order, Transfer) else "withdrawal",
                 "log_index": index,
                 "certificate": wire.certificate_to_json(self.log[index]),
             }

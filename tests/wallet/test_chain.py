@@ -223,6 +223,8 @@ def test_block_range_and_committee_checks() -> None:
         CommitteeInfo(Epoch(1), (ALICE, BOB), 2, ("http://a",), 0)
     with pytest.raises(ValueError, match="quorum"):
         CommitteeInfo(Epoch(1), (ALICE,), 2, ("http://a",), 0)
+    with pytest.raises(ValueError, match="distinct"):
+        CommitteeInfo(Epoch(1), (ALICE, ALICE), 2, ("http://a", "http://b"), 0)
     committee = CommitteeInfo(Epoch(1), (ALICE, BOB), 2, ("http://a", "http://b"), 0)
     assert committee.endpoint_of(BOB) == "http://b"
     assert committee.is_current

@@ -14,12 +14,16 @@ Modules: :mod:`~wallet.client.network` (domain, committee, endpoints),
 :mod:`~wallet.client.transport` (the node API, :class:`HttpTransport`),
 :mod:`~wallet.client.votes` (concurrent quorum rounds), :mod:`~wallet.client.journal`
 (the durable order journal), :mod:`~wallet.client.receipts` (receipts and their offline
-verification), :mod:`~wallet.client.wallet` (the façade). Errors are in
+verification), :mod:`~wallet.client.reading` (balances, history, receipts, incoming
+payments), :mod:`~wallet.client.spending` (a spending policy enforced before signing),
+:mod:`~wallet.client.wallet` (paying, withdrawing, recovering). The agent's one-stop
+façade over this and the chain is :mod:`wallet.agent`. Errors are in
 :mod:`wallet.errors`.
 """
 
 from wallet.client.journal import Journal
 from wallet.client.network import Committee, Network
+from wallet.client.reading import History, Reader
 from wallet.client.receipts import (
     Receipt,
     receipt_from_json,
@@ -27,19 +31,24 @@ from wallet.client.receipts import (
     verify_certificate,
     verify_receipt,
 )
+from wallet.client.spending import CachedPrice, PriceSource, Spending
 from wallet.client.transport import HttpTransport, Transport
-from wallet.client.wallet import BeforeSign, History, PaymentRequest, Recovery, Wallet
+from wallet.client.wallet import BeforeSign, PaymentRequest, Recovery, Wallet
 
 __all__ = [
     "BeforeSign",
+    "CachedPrice",
     "Committee",
     "History",
     "HttpTransport",
     "Journal",
     "Network",
     "PaymentRequest",
+    "PriceSource",
+    "Reader",
     "Receipt",
     "Recovery",
+    "Spending",
     "Transport",
     "Wallet",
     "receipt_from_json",

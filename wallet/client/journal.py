@@ -11,7 +11,8 @@ rename, fsync of the directory), and a ``LOCK`` file that one process at a time 
 sequence. A file is::
 
     {"version": 1, "state": "signed" | "certified" | "confirmed" | "abandoned",
-     "signed_order": <signed order>, "certificate": <certificate> | null, "note": "..."}
+     "signed_order": <signed order>, "certificate": <certificate> | null, "note": "...",
+     "reservation": <spend ledger reservation id> | null}
 
 States, in order: ``signed`` (stored, maybe sent: finish it by collecting votes again;
 a node returns the same vote for the same order), ``certified`` (a quorum voted; the
@@ -53,6 +54,9 @@ class Entry:
     state: State
     certificate: Certificate | None = None
     note: str = ""
+    #: The id of the spend ledger's reservation this order settles (a payment checked by
+    #: a spending policy, wallet.client.spending), kept through every state.
+    reservation: int | None = None
 
     @property
     def sequence(self) -> int:
@@ -81,6 +85,7 @@ def _encode(entry: Entry) -> bytes:
             "signed_order": wire.signed_order_to_json(entry.signed),
             "certificate": None if certificate is None else wire.certificate_to_json(certificate),
             "note": entry.note,
+            "reservation": entry.reservation,
         },
         indent=1,
     ).encode()
@@ -95,11 +100,15 @@ def _decode(data: bytes) -> Entry:
         raise EncodingError("state", "expected signed, certified, confirmed or abandoned")
     raw = value.get("certificate")
     note = value.get("note", "")
+    reservation = value.get("reservation")
+    if reservation is not None and type(reservation) is not int:
+        raise EncodingError("reservation", "expected an int or null")
     return Entry(
         wire.signed_order_from_json(value.get("signed_order")),
         state,
         None if raw is None else wire.certificate_from_json(raw),
         note if isinstance(note, str) else "",
+        reservation,
     )
 
 
