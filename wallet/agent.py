@@ -119,6 +119,7 @@ class FarthingWallet:
         receipt_timeout: float = 5.0,
         chain_receipt_timeout: float = 60.0,
         transport: Transport | None = None,
+        clock: Callable[[], int] | None = None,
     ) -> FarthingWallet:
         """An open wallet; see :func:`connect` for the arguments."""
         signer = _load_key(key, keystore, passphrase)
@@ -148,7 +149,7 @@ class FarthingWallet:
         try:
             spending = _spending(
                 policy, ledger, tokens, native, chain, feed, Path(data_dir), signer.address,
-                price_ttl,
+                price_ttl, clock,
             )  # fmt: skip
             client = Wallet(
                 signer, network, data_dir=Path(data_dir), transport=transport, spending=spending,
@@ -360,6 +361,7 @@ async def connect(
     receipt_timeout: float = 5.0,
     chain_receipt_timeout: float = 60.0,
     transport: Transport | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> AsyncIterator[FarthingWallet]:
     """``async with connect(...) as w:`` an open :class:`FarthingWallet`, closed after.
 
@@ -374,14 +376,18 @@ async def connect(
       accounting); ``ledger``: a SpendLedger or its file; ``price_ttl``: seconds a price
       reading is reused;
     - ``timeout`` / ``receipt_timeout``: the node rounds; ``chain_receipt_timeout``: a
-      transaction's receipt; ``transport``: the node transport (tests).
+      transaction's receipt; ``transport``: the node transport (tests);
+    - ``clock``: the policy's time in Unix seconds (None: the local clock). The price's
+      age is ``clock() - updatedAt`` (chain time): an agent whose clock is not the
+      chain's (a devnet whose time was moved with ``evm_increaseTime``) passes the
+      chain's time here, e.g. the latest block's timestamp.
     """
     wallet = await FarthingWallet.open(
         data_dir=data_dir, key=key, keystore=keystore, passphrase=passphrase,
         manifest=manifest, rpc_url=rpc_url, vault=vault, price_feed=price_feed,
         policy=policy, ledger=ledger, usd_pegged=usd_pegged, price_ttl=price_ttl,
         timeout=timeout, receipt_timeout=receipt_timeout,
-        chain_receipt_timeout=chain_receipt_timeout, transport=transport,
+        chain_receipt_timeout=chain_receipt_timeout, transport=transport, clock=clock,
     )  # fmt: skip
     try:
         yield wallet
@@ -449,6 +455,7 @@ def _spending(
     data_dir: Path,
     account: Address,
     price_ttl: float,
+    clock: Callable[[], int] | None,
 ) -> Spending | None:
     if policy is None:
         if ledger is not None:
@@ -469,9 +476,10 @@ def _spending(
             return None
         return (await chain.price(feed)).price_reading()
 
-    return Spending(
-        rules, book, tokens, price=CachedPrice(read_price, ttl=price_ttl), priced=native
-    )
+    price = CachedPrice(read_price, ttl=price_ttl)
+    if clock is None:
+        return Spending(rules, book, tokens, price=price, priced=native)
+    return Spending(rules, book, tokens, price=price, priced=native, clock=clock)
 
 
 def _reference(reference: ReferenceLike | None) -> Hash32:

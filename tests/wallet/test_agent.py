@@ -12,6 +12,7 @@ from tests.wallet.client_fakes import TOKEN, FakeCommittee, make_committee
 from wallet.agent import PayRequest, connect
 from wallet.codec import address_hex
 from wallet.errors import AmountTypeError, PolicyRefused, WalletError
+from wallet.policy import SpendingPolicy, parse_usd
 from wallet.signing import PrivateKey
 
 PAYER = PrivateKey(bytes([0x11] * 32))
@@ -94,3 +95,29 @@ async def test_connect_needs_one_place_and_one_key(net: FakeCommittee, tmp_path:
     ) as w:
         with pytest.raises(WalletError, match="no spend ledger"):
             w.spent_by_reference(TASK)
+
+
+@pytest.mark.asyncio
+async def test_the_policy_runs_on_the_clock_given_to_connect(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    # connect(clock=...) is the policy's time (here: a rolling budget's window), not the
+    # local clock: a devnet whose chain time was moved passes the chain's time.
+    now = [1_000_000]
+    policy = SpendingPolicy(budget_usd=parse_usd("0.3"), period=100)
+    async with connect(
+        manifest=manifest(net, tmp_path),
+        key=PAYER,
+        data_dir=tmp_path / "data",
+        policy=policy,
+        transport=net.transport,
+        clock=lambda: now[0],
+    ) as w:
+        await w.pay(PAYEE, "0.25 USDF")
+        with pytest.raises(PolicyRefused) as refused:
+            await w.pay(PAYEE, "0.1 USDF")
+        assert (refused.value.rule, refused.value.over_by) == ("budget", parse_usd("0.05"))
+        now[0] += 100  # the first payment leaves the window
+        await w.pay(PAYEE, "0.1 USDF")
+        assert w.client.spending is not None
+        assert [r.time for r in w.client.spending.ledger.records()] == [1_000_000, 1_000_100]
