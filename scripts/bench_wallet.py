@@ -5,7 +5,7 @@
 A devnet comes up; agent 0 deposits USDF with a permit and pays agent 1 ``payments``
 times, one after another, through :class:`wallet.client.Wallet`. Prints the median and
 90th percentile of: the certificate (sign, a quorum of votes, delivery to a quorum:
-``_settle``, when the payment is final) and the whole ``pay()`` (plus the receipt: an
+``pay_final()``, when the payment is final) and the whole ``pay()`` (plus the receipt: an
 inclusion proof under a signed checkpoint, which nodes sign every second or 100
 entries). The devnet goes down at the end.
 """
@@ -21,7 +21,6 @@ from pathlib import Path
 
 from devnet import Devnet, DevnetConfig
 from wallet.agent import connect
-from wallet.client.wallet import PaymentRequest
 from wallet.codec import parse_address
 from wallet.signing import PrivateKey
 from wallet.types import Amount
@@ -45,7 +44,7 @@ async def main_async(devnet: Devnet, payments: int) -> None:
             settle, whole = [], []
             for _ in range(payments):
                 t0 = time.perf_counter()
-                await w.client._settle(PaymentRequest(payee, Amount(1), token))
+                await w.client.pay_final(payee, Amount(1), token)
                 settle.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 await w.client.pay(payee, Amount(1), token)

@@ -215,6 +215,22 @@ class FarthingWallet:
             request.payee, request.amount, request.token, reference=request.reference
         )
 
+    async def pay_final(
+        self,
+        payee: AddressLike,
+        amount: AmountLike,
+        token: Token | str | None = None,
+        *,
+        reference: ReferenceLike | None = None,
+    ) -> Certificate:
+        """:meth:`pay` returning the certificate as soon as the payment is final
+        (milliseconds), without waiting for a checkpoint; ``self.client.receipt(c)`` gets
+        the receipt later."""
+        request = self._request(PayRequest(payee, amount, token, reference))
+        return await self.client.pay_final(
+            request.payee, request.amount, request.token, reference=request.reference
+        )
+
     async def pay_many(self, payments: Iterable[PayRequest]) -> list[Receipt]:
         """The payments in order, receipts fetched together (BatchIncomplete at the
         first failure, holding the receipts made)."""

@@ -60,6 +60,19 @@ async def test_pay_returns_a_receipt_that_verifies_and_moves_the_money(
     assert len(receipt.certificate.votes) == 3
 
 
+@pytest.mark.asyncio
+async def test_pay_final_returns_the_certificate_and_the_receipt_comes_later(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    async with wallet_of(net, tmp_path) as wallet:
+        certificate = await wallet.pay_final(PAYEE, Amount(40), TOKEN)
+        assert certificate.order.sequence == 0 and len(certificate.votes) == 3
+        assert await wallet.balance(TOKEN, account=PAYEE) == 40  # final: applied
+        receipt = await wallet.receipt(certificate)
+    assert receipt.certificate == certificate
+    verify_receipt(receipt, net.network.committee, DOMAIN)
+
+
 @pytest.mark.parametrize("fault", ["down", "bad_votes", "garbage", "wrong_shape"])
 @pytest.mark.asyncio
 async def test_one_faulty_node_does_not_stop_a_payment(

@@ -181,6 +181,16 @@ class Wallet(Reader):
         certificate, delivered = await self._settle(PaymentRequest(payee, amount, token, reference))
         return await self._receipt(certificate, delivered)
 
+    async def pay_final(
+        self, payee: Address, amount: Amount, token: Address, *, reference: Hash32 = ZERO_HASH
+    ) -> Certificate:
+        """:meth:`pay` without waiting for the receipt: returns once the payment is final
+        (a quorum of votes, the certificate delivered to a quorum), in milliseconds rather
+        than the up to a second a node takes to sign a checkpoint covering it. Get the
+        receipt later with :meth:`receipt`. Raises as :meth:`pay` does."""
+        certificate, _ = await self._settle(PaymentRequest(payee, amount, token, reference))
+        return certificate
+
     async def pay_many(self, payments: Iterable[PaymentRequest]) -> list[Receipt]:
         """Makes the payments in order (each at the next sequence: one account's orders
         cannot be voted on concurrently), then fetches their receipts concurrently.
