@@ -1,6 +1,7 @@
 """The node process: start-up checks, then the writer, the API server, the deposit
-watcher and the chain follower (new epochs, endpoints, tokens: node.chain.follower) as
-tasks of one task group, until a signal stops it.
+watcher, the chain follower (new epochs, endpoints, tokens: node.chain.follower) and the
+purge of the agent directory and mailbox (node.directory_api) as tasks of one task
+group, until a signal stops it.
 
 Start-up refuses, with a message that says which setting to fix: an unreachable RPC URL,
 a wrong chain, an address that is not a Farthing Vault, a key that is not a member of the
@@ -24,6 +25,8 @@ from node.chain import ChainReader, DepositWatcher, WatcherConfig, committee_of
 from node.chain.follower import ChainFollower, ChainView
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
+from node.directory_api import DirectoryServices, purge_forever
+from node.directory_api import install as install_directory
 from node.errors import NodeConfigError, UnknownEpochError
 from node.metrics import NodeMetrics
 from node.peers import Effects, PeerClient, PeerSettings
@@ -31,6 +34,7 @@ from node.peers.witness import Witness
 from node.state import NodeContext
 from node.state.records import Committee
 from node.store import LedgerStore
+from node.store.directory import DirectoryStore, MailboxStore
 from node.stream import STREAM_PATH, StreamHub
 from node.stream import install as install_streams
 from node.writer import Writer
@@ -165,6 +169,10 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         )
         app = make_app(services)
         install_streams(app, streams)
+        directory = DirectoryServices(
+            DirectoryStore(store.keyspace(b"d")), MailboxStore(store.keyspace(b"x")), me
+        )
+        install_directory(app, directory)
         metrics.install(app, untimed=[STREAM_PATH])
         metrics.track_node(store, lambda: checkpointer.latest, peers, streams)
         metrics.track_watcher(lambda: watcher.cursor.next_id, lambda: watcher.cursor.scan_from)
@@ -197,6 +205,7 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                 group.create_task(follow_deposits()),
                 group.create_task(follower.run(writer.apply, on_view)),
                 group.create_task(_sign_checkpoints(checkpointer)),
+                group.create_task(purge_forever(directory)),
             ]
             catch_up = peers.catch_up_forever(
                 effects.feed_from_log, CATCH_UP_INTERVAL, known=effects.known

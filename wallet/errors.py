@@ -22,6 +22,9 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     │                                  text that is not 0x + 130 hex digits is an
     │                                  EncodingError of its field; the rest is checked when
     │                                  the signature is verified)
+    │   └── WrongSigner                a well-formed signature by another key than the one
+    │                                  the message names: a forged or tampered agent record
+    │                                  or mailbox request (wallet.directory)
     ├── InvalidKey (ValueError)        a private key that cannot be used: not 32 bytes, zero
     │                                  or >= n, or not the key of the account that must sign;
     │                                  a mnemonic with a word outside the BIP-39 English list
@@ -95,6 +98,15 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     ├── LedgerError (OSError)          the spend ledger file cannot be read, parsed or
     │                                  written (not retryable as is)
     │
+    │   Agent messages (wallet.uagents): the sender's fault (a malformed envelope is an
+    │   EncodingError, a bad envelope signature an InvalidSignature).
+    ├── EnvelopeRefused (ValueError)   a well-formed envelope refused by the replay guard;
+    │   │                              ``reason`` is "stale", "replayed", "no_expiry",
+    │   │                              "too_far_ahead" or "guard_full"
+    │   ├── StaleEnvelope              its ``expires`` is not after now
+    │   ├── ReplayedEnvelope           its digest was accepted before
+    │   └── ReplayGuardFull            too many unexpired envelopes remembered (retryable)
+    │
     │   The chain (wallet.chain): reading the Vault, sending the agent's transactions.
     └── ChainError
         ├── ChainUnavailable            the RPC URL does not answer, not in time, or with an
@@ -151,6 +163,11 @@ class InvalidSignature(WalletError, ValueError):  # noqa: N818 (the protocol's n
 
     Whoever produced the signature is at fault; the same bytes never become valid.
     """
+
+
+class WrongSigner(InvalidSignature):
+    """A valid signature, but not by the key the message names (a forged or tampered
+    agent record or mailbox fetch request, wallet.directory)."""
 
 
 class InvalidKey(WalletError, ValueError):  # noqa: N818 (named like InvalidSignature)
@@ -402,6 +419,35 @@ class KeystoreNotFound(KeystoreError, FileNotFoundError):  # noqa: N818
 class NoPassphrase(KeystoreError):  # noqa: N818
     """No passphrase could be obtained: the environment variable is not set (or empty) and
     standard input is not a terminal to ask on."""
+
+
+# ---------------------------------------------------------------- agent messages
+
+
+class EnvelopeRefused(WalletError, ValueError):  # noqa: N818 (named like PaymentRefused)
+    """A well-formed uAgents envelope that the replay guard (:mod:`wallet.uagents.replay`)
+    refuses. ``reason`` is a short code ("stale", "replayed", "no_expiry",
+    "too_far_ahead", "guard_full"), ``digest`` the envelope's signed digest in hex."""
+
+    def __init__(self, reason: str, digest: str, message: str) -> None:
+        super().__init__(f"envelope {digest}: {message}")
+        self.reason = reason
+        self.digest = digest
+
+
+class StaleEnvelope(EnvelopeRefused):
+    """The envelope's ``expires`` is not after the time it was checked at."""
+
+
+class ReplayedEnvelope(EnvelopeRefused):
+    """An envelope with this digest was accepted before (a replay, or the same message
+    signed again: the digest does not cover the signature)."""
+
+
+class ReplayGuardFull(EnvelopeRefused):
+    """The guard remembers as many unexpired envelopes as it may; retry once some expire."""
+
+    retryable = True
 
 
 # ---------------------------------------------------------------- the chain

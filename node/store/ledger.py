@@ -23,6 +23,11 @@ Keys (every record is small; nothing is held in memory but the log's frontier):
                                        node's log (the three: node.store.witnessing)
     r ‖ peer URL (UTF-8)               catch-up's position in that peer's log: the next
                                        index (8) ‖ the leaf before it (not synced)
+    d ‖ ...                            the agent directory: records and their indexes
+                                       (node.store.directory; not ledger state, written
+                                       outside the writer, one batch per record)
+    x ‖ ...                            the mailbox: envelopes, counters, fetch nonces
+                                       (node.store.directory)
 
 Durability: with ``sync=True`` (the default) a batch is on disk when ``commit`` returns,
 so the lock behind a vote survives a power cut, not only a killed process. LevelDB's own
@@ -115,6 +120,13 @@ class LedgerStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def keyspace(self, prefix: bytes) -> Any:
+        """The database seen through one key prefix (``d``, ``x``: node.store.directory),
+        for stores that are not ledger state."""
+        if prefix not in (b"d", b"x"):
+            raise ValueError("the directory's key spaces are d and x")
+        return self._db.prefixed_db(prefix)
 
     # ------------------------------------------------------------ LedgerView
 

@@ -35,9 +35,12 @@ from referencing.jsonschema import DRAFT202012
 from node import api
 from node.api import NodeServices, make_app
 from node.checkpoints import Checkpointer, CheckpointPolicy
+from node.directory_api import DirectoryServices
+from node.directory_api import install as install_directory
 from node.metrics import CONTENT_TYPE, NodeMetrics
 from node.state import ContractReceiveDeposit, Event, RefusalCode
 from node.store import LedgerStore
+from node.store import directory as directory_store
 from node.stream import STREAM_PATH, StreamHub, StreamSettings, install
 from node.witness import Evidence, EvidenceKind, ForkReport, Witnessed
 from node.writer import Writer
@@ -54,11 +57,15 @@ from tests.node.factories import (
     transfer,
     withdrawal,
 )
+from tests.wallet.test_directory import KEY, NOW, PROTO, fetch
+from tests.wallet.test_directory import signed as signed_record
 from tests.wallet.test_wire import MUTATIONS, mutate
+from wallet import directory as records
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address
 from wallet.eip712 import order_digest
 from wallet.errors import EncodingError
+from wallet.keys import agent_address
 from wallet.signing import sign_checkpoint, sign_cosignature
 from wallet.types import Address, Amount, Checkpoint, Cosignature, Hash32
 
@@ -162,6 +169,16 @@ def test_limits_and_codes_are_the_codes() -> None:
         "maxCertificates": api.MAX_CERTIFICATES,
         "maxVotes": wire.MAX_VOTES,
         "maxAmountDigits": wire.MAX_AMOUNT_DIGITS,
+        "maxEndpoints": records.MAX_ENDPOINTS,
+        "maxProtocols": records.MAX_PROTOCOLS,
+        "maxServices": records.MAX_SERVICES,
+        "maxRecordLifetime": records.MAX_LIFETIME,
+        "maxDirectoryResults": directory_store.MAX_RESULTS,
+        "maxEnvelopeBytes": directory_store.MAX_ENVELOPE,
+        "maxEnvelopes": directory_store.MAX_ENVELOPES,
+        "maxMailboxBytes": directory_store.MAX_MAILBOX_BYTES,
+        "envelopeTtl": directory_store.ENVELOPE_TTL,
+        "maxFetch": records.MAX_FETCH,
     }
     schemas = doc["components"]["schemas"]
     assert schemas["Certificate"]["properties"]["votes"]["maxItems"] == wire.MAX_VOTES
@@ -372,6 +389,15 @@ async def node(tmp_path: Path) -> AsyncIterator[Documented]:
     )
     app = make_app(services)
     install(app, streams)
+    install_directory(
+        app,
+        DirectoryServices(
+            directory_store.DirectoryStore(store.keyspace(b"d"), max_agents=2),
+            directory_store.MailboxStore(store.keyspace(b"x"), max_envelopes=1),
+            ME.address,
+            lambda: NOW,
+        ),
+    )
     metrics.install(app, untimed=[STREAM_PATH])
     runner = asyncio.create_task(writer.run())
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -499,7 +525,8 @@ async def _body_errors(node: Documented) -> None:
             (b"{}", {"Content-Type": "text/plain"}, 415),
             (io.BytesIO(b"{" + b" " * (api.MAX_BODY + 1) + b"}"), json_type, 413),
         ]:
-            response = await node.client.post(path, data=data, headers=headers)
+            url = path.replace("{agent}", agent_address(KEY))  # a template is no path
+            response = await node.client.post(url, data=data, headers=headers)
             assert response.status == status, (path, status)
             node.check("POST", path, status, await response.json())
 
@@ -666,6 +693,7 @@ async def test_real_replies_match_the_document(node: Documented) -> None:
     await _reads(node, digests)
     await _witnessing(node)
     await _stream(node)
+    await _directory(node)
     documented = {
         (method.upper(), path, status)
         for path, item in document()["paths"].items()
@@ -675,3 +703,55 @@ async def test_real_replies_match_the_document(node: Documented) -> None:
         if status != "default"
     }
     assert node.seen == documented
+
+
+async def _directory(node: Documented) -> None:
+    """The agent directory and the mailbox (docs/protocol.md section 7)."""
+    post, mine = "/v1/directory", signed_record()
+    agent = mine.record.agent
+    body = records.signed_record_to_json(mine)
+    assert await node.post(post, body, 200) == {"status": "stored"}
+    assert await node.post(post, body, 200) == {"status": "unchanged"}
+    older = records.signed_record_to_json(signed_record(sequence=NOW - 1))
+    assert (await node.post(post, older, 409))["code"] == "old_sequence"
+    forged = {
+        **body,
+        "signature": records.signed_record_to_json(signed_record(sequence=1))["signature"],
+    }
+    assert (await node.post(post, forged, 422))["code"] == "forged_record"
+    assert (await node.post(post, {**body, "signature": "0x12"}, 400))["field"] == "signature"
+    assert (await node.post(post, [], 400))["field"] == "signed_record"
+    quiet = records.make_record(CAROL, issued_at=NOW)  # no mailbox
+    await node.post(post, records.signed_record_to_json(quiet), 200)
+    full = records.signed_record_to_json(records.make_record(BOB, issued_at=NOW))
+    assert (await node.post(post, full, 507))["code"] == "directory_full"
+
+    one = "/v1/directory/agents/{agent}"
+    assert await node.get(one, f"/v1/directory/agents/{agent.upper()}", 200) == body
+    assert (await node.get(one, "/v1/directory/agents/agent1x", 400))["field"] == "agent"
+    await node.get(one, f"/v1/directory/agents/{agent_address(BOB)}", 404)
+    found = await node.get(post, f"{post}?protocol={PROTO}", 200)
+    assert found == {"records": [body], "truncated": False}
+    assert len((await node.get(post, f"{post}?service=weather", 200))["records"]) == 1
+    assert (await node.get(post, f"{post}?service=Nope", 400))["field"] == "service"
+
+    box, envelope = "/v1/mailbox/{agent}", {"target": agent, "payload": "e30="}
+    stored = await node.call("POST", box, f"/v1/mailbox/{agent}", envelope, 200)
+    assert stored[1]["id"] == 1
+    await node.call("POST", box, f"/v1/mailbox/{agent}", envelope, 507)
+    for other, status in [(quiet.record.agent, 422), (agent_address(BOB), 404)]:
+        to_other = {**envelope, "target": other}
+        await node.call("POST", box, f"/v1/mailbox/{other}", to_other, status)
+    await node.call("POST", box, f"/v1/mailbox/{agent}", [envelope], 400)
+    huge = {"target": agent, "payload": "x" * directory_store.MAX_ENVELOPE}
+    await node.call("POST", box, f"/v1/mailbox/{agent}", huge, 413)
+
+    fetch_path, url = "/v1/mailbox/{agent}/fetch", f"/v1/mailbox/{agent}/fetch"
+    request = dict(records.sign_fetch(KEY, fetch(node=ME.address)))
+    assert node.accepts("POST", fetch_path, request)
+    _, reply = await node.call("POST", fetch_path, url, request, 200)
+    assert [e["envelope"] for e in reply["envelopes"]] == [envelope]
+    await node.call("POST", fetch_path, url, request, 409)
+    stale = dict(records.sign_fetch(KEY, fetch(node=ME.address, timestamp=1, nonce=b"\1" * 16)))
+    await node.call("POST", fetch_path, url, stale, 422)
+    await node.call("POST", fetch_path, url, {**request, "limit": 0}, 400)

@@ -14,6 +14,7 @@ from eth_account.hdaccount import seed_from_mnemonic as reference_seed_from_mnem
 from eth_account.hdaccount.mnemonic import Mnemonic
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from uagents_core.identity import Identity
 
 from tests.wallet.reference import key_secrets
 from wallet.bech32 import bech32_decode, bech32_encode
@@ -327,12 +328,11 @@ def test_agent_seed_derivation_follows_uagents() -> None:
         key_from_agent_seed(seed, 256)
 
 
-def test_agrees_with_uagents_core_when_installed() -> None:
-    identity = pytest.importorskip("uagents_core.identity").Identity
+def test_agrees_with_uagents_core() -> None:
     for seed in ("alice recovery password", "bob recovery password"):
         key = key_from_agent_seed(seed)
-        assert identity.from_seed(seed, 0).address == agent_address(key)
-        assert identity.from_string(key.export_private_key_hex()[2:]).address == agent_address(key)
+        assert Identity.from_seed(seed, 0).address == agent_address(key)
+        assert Identity.from_string(key.export_private_key_hex()[2:]).address == agent_address(key)
 
 
 # ---------------------------------------------------------------- the key type
