@@ -220,6 +220,12 @@ class Devnet:
             raise NotRunningError(f"no devnet in {state.path}: run `devnet up`") from None
         return cls(state, manifest)
 
+    def wait_for_commands(self) -> None:
+        """Return once no `devnet up` or `devnet down` holds this devnet's state (one that
+        is stopping it right now holds the lock until the records are cleared)."""
+        with self._state.lock(wait=True):
+            pass
+
     def processes(self) -> tuple[ProcessStatus, ...]:
         """The recorded processes, and whether each still runs."""
         return tuple(

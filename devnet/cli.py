@@ -189,6 +189,12 @@ def _wait_in_foreground(devnet: Devnet) -> int:
             return 0
         dead = [p for p in processes if not p.running]
         if dead:
+            # `devnet down` elsewhere kills the processes first and clears their records
+            # after, all under the state's lock: wait for it before calling a death
+            # unexpected.
+            devnet.wait_for_commands()
+            if not devnet.processes():
+                return 0
             names = ", ".join(f"{p.name} (pid {p.pid})" for p in dead)
             print(
                 f"devnet: {names} exited unexpectedly; see the logs in {devnet.state_dir}",

@@ -32,6 +32,7 @@ from devnet.manifest import KeyPair, Manifest, Member, read_manifest
 from devnet.ports import free_port, is_port_free
 from devnet.processes import is_alive
 from devnet.rpc import connect
+from devnet.state import StateDir
 from devnet.transactions import Transactor, Tx
 
 pytestmark = pytest.mark.integration
@@ -208,6 +209,28 @@ def test_cli_busy_port_starts_nothing(run_cli: RunCli, state_dir: Path) -> None:
     assert "Traceback" not in up.stderr
     assert not (state / "pids.json").exists()
     assert not (state / "anvil.log").exists()
+
+
+def test_foreground_waits_for_a_down_in_progress(spawn_cli: SpawnCli, state_dir: Path) -> None:
+    """`devnet down` elsewhere kills the processes, then clears their records, holding the
+    state's lock: a foreground devnet that sees its anvil die in between must wait for
+    that down to finish, not report an unexpected death."""
+    args = ["--state-dir", str(state_dir), "--port", "0", "--agents", "1"]
+    process = spawn_cli("up", "--foreground", "--no-nodes", *args)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "running in the foreground" in line:
+            break
+    pid = anvil_pid(read_manifest(state_dir / "manifest.json"))
+    state = StateDir(state_dir)
+    with state.lock(wait=True):  # a down in progress, slowed down
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(1.5)  # the foreground loop sees anvil dead meanwhile
+        assert process.poll() is None
+        state.clear()
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "exited unexpectedly" not in err and "devnet: stopped" in out
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "devnet down"])
