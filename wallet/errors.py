@@ -106,6 +106,21 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     │   ├── StaleEnvelope              its ``expires`` is not after now
     │   ├── ReplayedEnvelope           its digest was accepted before
     │   └── ReplayGuardFull            too many unexpired envelopes remembered (retryable)
+    ├── SessionRefused (ValueError)    a negotiation/payment session refuses a message
+    │   │                              (wallet.uagents.sessions); ``reason`` is the code
+    │   ├── OutOfTurn                  not allowed from that sender in that phase
+    │   ├── QuoteExpired               a quote sent or accepted at or after ``expires``
+    │   ├── QuoteMismatch              names another quote (id, hash, service, token)
+    │   ├── PaymentMismatch            amount, token, recipient, reference or id differ
+    │   ├── PaymentNotVerified         completing a payment whose certificate is unverified
+    │   └── NotPaid                    a metered request without a completed payment
+    ├── DeliveryFailed                 an agent message was not delivered: no endpoint for
+    │   (ConnectionError)              the target, none answered HTTP 200, or a sync reply
+    │                                  that is not a valid signed envelope (retryable)
+    ├── ErrorReply                     the peer agent answered with an ErrorMessage (its
+    │                                  ``error`` text): it refused the message
+    ├── ReplyNotAllowed (TypeError)    a handler replied with a model its protocol does not
+    │                                  list in ``replies``: a programming error
     │
     │   The chain (wallet.chain): reading the Vault, sending the agent's transactions.
     └── ChainError
@@ -448,6 +463,95 @@ class ReplayGuardFull(EnvelopeRefused):
     """The guard remembers as many unexpired envelopes as it may; retry once some expire."""
 
     retryable = True
+
+
+class DeliveryFailed(WalletError, ConnectionError):  # noqa: N818 (named like PaymentRefused)
+    """An agent message was not delivered to ``target``: no endpoint is known for it,
+    none answered HTTP 200 (the only status uAgents counts as delivered), or a sync reply
+    was not a valid envelope signed by the target."""
+
+    retryable = True
+
+    def __init__(self, target: str, problem: str) -> None:
+        super().__init__(f"{target}: {problem}")
+        self.target = target
+        self.problem = problem
+
+
+class ErrorReply(WalletError):  # noqa: N818 (the peer's ErrorMessage)
+    """The peer agent answered with an ``ErrorMessage``: it refused the message
+    (``error`` is its text, the peer's words)."""
+
+    def __init__(self, sender: str, error: str) -> None:
+        super().__init__(f"{sender} refused the message: {error}")
+        self.sender = sender
+        self.error = error
+
+
+class ReplyNotAllowed(WalletError, TypeError):  # noqa: N818 (what the handler did)
+    """A handler replied with a model that its protocol does not list in ``replies``."""
+
+
+class SessionRefused(WalletError, ValueError):  # noqa: N818 (named like PaymentRefused)
+    """A negotiation or payment session (:mod:`wallet.uagents.sessions`) refuses a
+    message: the sender's fault; the session's state is unchanged. ``message`` is the
+    refused message's model name, ``phase`` the session's phase, ``reason`` a short code
+    ("out_of_turn", "quote_expired", "quote_mismatch", "payment_mismatch",
+    "not_verified", "not_paid")."""
+
+    reason: ClassVar[str] = "refused"
+
+    def __init__(self, message: str, phase: str, problem: str) -> None:
+        super().__init__(f"{message} refused in phase {phase}: {problem}")
+        self.message = message
+        self.phase = phase
+        self.problem = problem
+
+
+class OutOfTurn(SessionRefused):
+    """A message that its sender may not send in this phase; ``expected`` lists the
+    (sender, message) pairs allowed there, as "role:Model" strings."""
+
+    reason = "out_of_turn"
+
+    def __init__(self, message: str, phase: str, sender: str, expected: tuple[str, ...]) -> None:
+        allowed = ", ".join(expected) if expected else "nothing (the session is over)"
+        super().__init__(message, phase, f"not expected from the {sender}; expected {allowed}")
+        self.sender = sender
+        self.expected = expected
+
+
+class QuoteExpired(SessionRefused):
+    """A quote sent or accepted at or after its ``expires``."""
+
+    reason = "quote_expired"
+
+
+class QuoteMismatch(SessionRefused):
+    """A quote, counter offer, accept or reject that names another quote (its id, hash,
+    service or token)."""
+
+    reason = "quote_mismatch"
+
+
+class PaymentMismatch(SessionRefused):
+    """A payment request, commitment or verified payment whose amount, token, method,
+    recipient, reference or transaction id does not match the accepted quote (or that
+    exceeds a metered quote's units, or reuses a transaction id)."""
+
+    reason = "payment_mismatch"
+
+
+class PaymentNotVerified(SessionRefused):
+    """The seller would complete a payment whose certificate it has not verified."""
+
+    reason = "not_verified"
+
+
+class NotPaid(SessionRefused):
+    """A metered request that names no completed, unused payment of the session."""
+
+    reason = "not_paid"
 
 
 # ---------------------------------------------------------------- the chain

@@ -8,6 +8,8 @@ with it. Model schemas use ``pydantic.v1``, which pydantic 2 ships.
 - :mod:`.envelope`: the envelope, its JSON, its signed digest, ``sig1...`` signatures;
 - :mod:`.models`: message models and model and protocol digests;
 - :mod:`.payment`: uagents-core's AgentPaymentProtocol models;
+- :mod:`.negotiation`: farthing-negotiation models, the quote hash, delivery receipts;
+- :mod:`.sessions`: the pure negotiation-and-payment session state machine;
 - :mod:`.replay`: the replay and expiry guard uAgents lacks.
 
 docs/protocol.md section 6 is the specification.

@@ -1,0 +1,82 @@
+"""Where to send an agent's messages: its ``/submit`` URLs.
+
+- :class:`StaticResolver`: a fixed map from agent address to endpoint URL(s);
+- :class:`DirectoryResolver`: a Farthing node's directory (``GET
+  /v1/directory/agents/{agent}``, docs/protocol.md 7.2). The record is verified here
+  (signed by the agent's own key, for that agent, live): a node cannot redirect an
+  agent's messages by serving a forged record.
+
+An endpoint is the full URL that receives envelopes (``http://host:port/submit``), as in
+uAgents and in directory records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+import aiohttp
+
+from wallet.directory import signed_record_from_json, verify_record
+from wallet.errors import DeliveryFailed, WalletError
+
+
+class Resolver(Protocol):
+    async def resolve(self, agent: str, session: aiohttp.ClientSession) -> tuple[str, ...]:
+        """The agent's endpoints, best first; raises :class:`DeliveryFailed` if none."""
+        ...
+
+
+class StaticResolver:
+    """A fixed map ``{agent address: endpoint URL or URLs}``."""
+
+    def __init__(self, endpoints: Mapping[str, str | Iterable[str]] | None = None) -> None:
+        self._endpoints: dict[str, tuple[str, ...]] = {}
+        for agent, urls in (endpoints or {}).items():
+            self.add(agent, urls)
+
+    def add(self, agent: str, urls: str | Iterable[str]) -> None:
+        self._endpoints[agent] = (urls,) if isinstance(urls, str) else tuple(urls)
+
+    async def resolve(self, agent: str, session: aiohttp.ClientSession) -> tuple[str, ...]:
+        urls = self._endpoints.get(agent)
+        if not urls:
+            raise DeliveryFailed(agent, "no endpoint known for this agent")
+        return urls
+
+
+class DirectoryResolver:
+    """Reads the agent's signed record from a node (``node_url`` is its base URL)."""
+
+    def __init__(
+        self, node_url: str, *, clock: Callable[[], float] = time.time, timeout: float = 5.0
+    ) -> None:
+        self.node_url = node_url.rstrip("/")
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def resolve(self, agent: str, session: aiohttp.ClientSession) -> tuple[str, ...]:
+        url = f"{self.node_url}/v1/directory/agents/{agent}"
+        try:
+            async with session.get(url, timeout=self._timeout) as response:
+                if response.status == 404:
+                    raise DeliveryFailed(agent, "not in the node's directory")
+                if response.status != 200:
+                    raise DeliveryFailed(agent, f"the directory answered {response.status}")
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise DeliveryFailed(agent, f"the directory did not answer: {error}") from None
+        try:
+            signed = signed_record_from_json(body)
+            verify_record(signed)
+        except WalletError as error:
+            raise DeliveryFailed(agent, f"the directory's record is invalid: {error}") from None
+        record = signed.record
+        if record.agent != agent:
+            raise DeliveryFailed(agent, f"the directory returned {record.agent}'s record")
+        if not self._clock() < record.expires_at:
+            raise DeliveryFailed(agent, "the directory's record has expired")
+        if not record.endpoints:
+            raise DeliveryFailed(agent, "the record has no endpoint (mailbox only)")
+        return record.endpoints
