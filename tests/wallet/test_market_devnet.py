@@ -1,0 +1,180 @@
+"""Issue 5: two Farthing agents on the devnet (wallet.uagents.market). The buyer asks for
+a quote, accepts it and makes 100 paid metered requests, each a 0.001 USDF micropayment
+whose delivery receipt is verified; an unpaid request and a reused payment are refused;
+the ledger balances move by exactly 100 × the quote; the session is closed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devnet import Devnet, DevnetConfig
+from wallet.agent import connect
+from wallet.eip712 import order_digest
+from wallet.errors import ErrorReply, WalletError
+from wallet.signing import PrivateKey
+from wallet.uagents.agent import Agent
+from wallet.uagents.market import Buyer, Offer, Seller
+from wallet.uagents.negotiation import DeliveryReceipt, ServiceRequest, hex32, quote_amount
+from wallet.uagents.payment import CancelPayment, CommitPayment, CompletePayment, Funds
+from wallet.uagents.resolver import StaticResolver
+from wallet.uagents.sessions import Phase
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+USDF = 10**6
+PRICE = USDF // 1000  # 0.001 USDF per request
+REQUESTS = 100
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "agent-guide.md"
+MANIFEST_LINE = 'MANIFEST = Path(".devnet/manifest.json")'
+
+
+@pytest.fixture(scope="module")
+def devnet() -> Iterator[Devnet]:
+    with Devnet.up(DevnetConfig(start_nodes=True, agents=2)) as net:
+        yield net
+
+
+async def shout(body: str) -> str:
+    return body.upper()
+
+
+def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
+    m = devnet.manifest
+    buyer_key = PrivateKey.from_hex(m.agents[0].private_key)  # public devnet test keys
+    seller_key = PrivateKey.from_hex(m.agents[1].private_key)
+    usdf = m.contracts.stable
+
+    async def scenario() -> None:
+        async with (
+            connect(
+                rpc_url=m.rpc_url, vault=m.contracts.vault, key=buyer_key,
+                data_dir=tmp_path / "buyer",
+            ) as bw,
+            connect(
+                rpc_url=m.rpc_url, vault=m.contracts.vault, key=seller_key,
+                data_dir=tmp_path / "seller",
+            ) as sw,
+        ):  # fmt: skip
+            await bw.deposit("1 USDF", timeout=30)
+            buyer_before = (await bw.balance("USDF")).units
+            seller_before = (await sw.balance("USDF")).units
+
+            resolver = StaticResolver()
+            seller_agent = Agent(seller_key, name="seller", resolver=resolver)
+            buyer_agent = Agent(buyer_key, name="buyer", resolver=resolver)
+            seller = Seller(
+                seller_agent, sw, seller_key, {"shout": Offer(usdf, PRICE, units=500)}, shout
+            )
+            buyer = Buyer(buyer_agent, bw, seller_agent.address)
+            async with seller_agent, buyer_agent:
+                resolver.add(seller_agent.address, seller_agent.endpoint)
+                resolver.add(buyer_agent.address, buyer_agent.endpoint)
+                started = time.monotonic()
+
+                quote = await buyer.request_quote(
+                    "shout", units=REQUESTS, max_unit_price=PRICE, token=usdf
+                )
+                assert (quote.unit_price, quote.units, quote.metered) == (str(PRICE), 100, True)
+                accepted = await buyer.accept()
+
+                # Unpaid: a request naming no completed payment is refused.
+                unpaid = ServiceRequest(
+                    quote_hash=hex32(accepted), transaction_id="0x" + "ab" * 32, body="free?"
+                )
+                with pytest.raises(ErrorReply):
+                    await buyer_agent.ask(
+                        seller_agent.address, unpaid, replies={DeliveryReceipt},
+                        session=buyer.session_id,
+                    )  # fmt: skip
+
+                digests = set()
+                for i in range(REQUESTS):
+                    delivered = await buyer.request(f"request {i}")  # receipt verified inside
+                    assert delivered.content == f"REQUEST {i}"
+                    digests.add(delivered.receipt.transaction_id)
+                assert len(digests) == REQUESTS
+                elapsed = time.monotonic() - started
+
+                # A paid request cannot be served twice.
+                replay = ServiceRequest(
+                    quote_hash=hex32(accepted), transaction_id=next(iter(digests)), body="again"
+                )
+                with pytest.raises(ErrorReply):
+                    await buyer_agent.ask(
+                        seller_agent.address, replay, replies={DeliveryReceipt},
+                        session=buyer.session_id,
+                    )  # fmt: skip
+
+                state = seller.sessions[(buyer_agent.address, buyer.session_id)]
+                assert (state.phase, state.served, state.credits) == (Phase.OPEN, 100, frozenset())
+                # All 100 units are paid: the buyer's own machine refuses a 101st.
+                with pytest.raises(WalletError):
+                    await buyer.request("one too many")
+
+                await buyer.close("done")
+                assert buyer.state.phase is Phase.CLOSED
+                assert seller.sessions[(buyer_agent.address, buyer.session_id)].phase is (
+                    Phase.CLOSED
+                )
+
+            total = quote_amount(quote) * REQUESTS
+            assert total == 100 * PRICE
+            assert (await bw.balance("USDF")).units == buyer_before - total
+            assert (await sw.balance("USDF")).units == seller_before + total
+            print(f"{REQUESTS} paid requests in {elapsed:.1f} s")
+
+            # Mismatched: a new session, a payment under another reference is cancelled.
+            async with seller_agent, buyer_agent:
+                quote = await buyer.request_quote(
+                    "shout", units=1, max_unit_price=PRICE, token=usdf
+                )
+                accepted = await buyer.accept()
+                wrong = await bw.pay_final(quote.payee, PRICE, "USDF", reference="0x" + "77" * 32)
+                commit = CommitPayment(
+                    funds=Funds(amount=str(PRICE), currency=usdf, payment_method="farthing"),
+                    recipient=quote.payee,
+                    transaction_id=hex32(order_digest(bw.network.domain, wrong.order)),
+                    reference=hex32(accepted),
+                )
+                answer = await buyer_agent.ask(
+                    seller_agent.address, commit, replies={CompletePayment, CancelPayment},
+                    session=buyer.session_id,
+                )  # fmt: skip
+                assert isinstance(answer, CancelPayment)
+                assert "reference" in (answer.reason or "")
+                state = seller.sessions[(buyer_agent.address, buyer.session_id)]
+                assert state.phase is Phase.CANCELLED
+            await seller.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_guides_market_example_runs(devnet: Devnet, tmp_path: Path) -> None:
+    """docs/agent-guide.md "Selling and buying a service" runs as written (only the
+    manifest's path differs)."""
+    text = GUIDE.read_text()
+    section = text[text.index("## Selling and buying a service") :]
+    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert MANIFEST_LINE in code
+    manifest = devnet.state_dir / "manifest.json"
+    script = tmp_path / "example.py"
+    script.write_text(code.replace(MANIFEST_LINE, f"MANIFEST = Path({str(manifest)!r})"))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HELLO 9 for 1000 base units each" in done.stdout
+    assert "seller's balance" in done.stdout
+    assert "private_key" not in done.stdout + done.stderr

@@ -1,0 +1,422 @@
+"""Selling and buying a metered service between two agents (docs/protocol.md 6.6).
+
+The shells around :mod:`.sessions`: :class:`Seller` answers quote requests from a price
+list, checks every payment on the ledger and serves each paid request with a signed
+delivery receipt; :class:`Buyer` asks for a quote, accepts it and pays per request::
+
+    seller = Seller(seller_agent, seller_wallet, seller_key, {"echo": offer}, serve)
+    buyer = Buyer(buyer_agent, buyer_wallet, seller_agent.address)
+    await buyer.request_quote("echo", units=100, max_unit_price=1000, token=usdf)
+    await buyer.accept()
+    delivered = await buyer.request("hello")  # pay, commit, request, check the receipt
+
+One request, metered: the buyer pays ``unit_price`` with the quote hash as the
+Transfer's reference (``pay_final``, milliseconds) and sends ``CommitPayment`` naming the
+certificate's digest (sync); the seller fetches that certificate from the nodes, verifies
+it (:func:`~.sessions.payment_verified`) and answers ``CompletePayment``. The buyer then
+sends ``ServiceRequest`` (sync); the seller runs its handler, sends the content as a
+:class:`ServiceResult` and answers the :class:`~.negotiation.DeliveryReceipt` over it.
+Every message, sent or received, goes through :func:`~.sessions.transition` on both
+sides; the seller's refusals (an unpaid request, a payment that does not match, a
+payment already used) reach the buyer as :class:`~wallet.errors.ErrorReply`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from wallet.client.transport import HttpTransport
+from wallet.codec import address_hex, parse_address
+from wallet.eip712 import order_digest
+from wallet.errors import InvalidReceipt, PaymentMismatch, SessionRefused, WalletError
+from wallet.signing import PrivateKey
+from wallet.types import Address, Certificate, Hash32
+from wallet.uagents.agent import Agent
+from wallet.uagents.context import Context
+from wallet.uagents.models import Model, protocol_digest
+from wallet.uagents.negotiation import (
+    PAYMENT_METHOD,
+    AcceptQuote,
+    CloseSession,
+    DeclineRequest,
+    DeliveryReceipt,
+    Quote,
+    QuoteRequest,
+    ServiceRequest,
+    hex32,
+    negotiation_protocol_digest,
+    quote_amount,
+    quote_hash,
+    sign_delivery,
+    verify_delivery,
+)
+from wallet.uagents.payment import (
+    CancelPayment,
+    CommitPayment,
+    CompletePayment,
+    Funds,
+    RequestPayment,
+    payment_protocol_digest,
+)
+from wallet.uagents.protocol import Protocol
+from wallet.uagents.sessions import (
+    Message,
+    Phase,
+    Role,
+    Serve,
+    Session,
+    Transition,
+    VerifyPayment,
+    new_session,
+    payment_verified,
+    transition,
+)
+
+if TYPE_CHECKING:
+    from wallet.agent import FarthingWallet
+
+__all__ = ["Buyer", "Delivered", "Offer", "Seller", "ServiceResult"]
+
+MARKET_PROTOCOL_NAME: Final = "farthing-market-delivery"
+
+
+# Comments, not docstrings: a docstring would change the digest.
+# The seller's delivered content for the request paid by ``transaction_id``; the
+# DeliveryReceipt that answers the ServiceRequest signs its SHA-256 (UTF-8 bytes).
+class ServiceResult(Model):
+    quote_hash: str
+    transaction_id: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One line of the seller's price list: up to ``units`` requests of the service at
+    ``unit_price`` base units of ``token`` (``0x`` hex) each, quotes valid ``ttl`` s."""
+
+    token: str
+    unit_price: int
+    units: int = 1000
+    terms: str = "metered, one payment per request"
+    ttl: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A served request: the content, the seller's checked receipt and the payment."""
+
+    content: str
+    receipt: DeliveryReceipt
+    certificate: Certificate
+
+
+#: ``async def serve(body) -> content``: the seller's service.
+ServeFn = Callable[[str], Awaitable[str]]
+
+
+class Seller:
+    """Sells metered services on ``agent`` (its protocols are added to the agent) and is
+    paid on ``wallet``'s account; ``key`` (that account's key) signs delivery receipts."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        wallet: FarthingWallet,
+        key: PrivateKey,
+        offers: Mapping[str, Offer],
+        serve: ServeFn,
+        *,
+        clock: Callable[[], float] = time.time,
+        fetch_timeout: float = 5.0,
+    ) -> None:
+        if key.address != wallet.address:
+            raise ValueError("the receipt key must be the key of the wallet's account")
+        self.wallet = wallet
+        self.offers = dict(offers)
+        self.sessions: dict[tuple[str, uuid.UUID], Session] = {}
+        self._key = key
+        self._serve = serve
+        self._clock = clock
+        self._fetch_timeout = fetch_timeout
+        self._transport = HttpTransport(timeout=fetch_timeout)
+        self._used: set[str] = set()  # transaction ids spent, across all sessions
+        self._quotes = 0
+        agent.include(self._negotiation())
+        agent.include(self._payment())
+
+    async def close(self) -> None:
+        """Closes the HTTP connections to the nodes."""
+        await self._transport.close()
+
+    def _step(self, ctx: Context, message: Message, sender: Role) -> Transition:
+        """Applies ``message`` to the session of (peer, envelope session) and stores the
+        new state (unchanged if refused)."""
+        key = (ctx.sender, ctx.session)
+        state = self.sessions.get(key, new_session(Role.SELLER))
+        step = transition(state, message, sender, int(self._clock()))
+        self.sessions[key] = step.state
+        return step
+
+    def _negotiation(self) -> Protocol:
+        proto = Protocol("farthing-negotiation", "0.1.0")
+
+        @proto.on_message(QuoteRequest, replies={Quote, DeclineRequest})
+        async def on_quote_request(ctx: Context, sender: str, msg: QuoteRequest) -> None:
+            self.sessions.pop((sender, ctx.session), None)  # a new request starts over
+            self._step(ctx, msg, Role.BUYER)
+            offer = self.offers.get(msg.service)
+            answer: Quote | DeclineRequest
+            if offer is None:
+                answer = DeclineRequest(reason=f"no service {msg.service!r}")
+            elif offer.token.lower() != msg.token.lower():
+                answer = DeclineRequest(reason=f"{msg.service} is sold for {offer.token}")
+            elif offer.unit_price > int(msg.max_unit_price) or msg.units > offer.units:
+                answer = DeclineRequest(reason="the price or the number of units")
+            else:
+                self._quotes += 1
+                answer = Quote(
+                    quote_id=f"q{self._quotes}",
+                    service=msg.service,
+                    units=msg.units,
+                    unit_price=str(offer.unit_price),
+                    token=offer.token,
+                    payee=address_hex(self.wallet.address),
+                    expires=int(self._clock()) + offer.ttl,
+                    terms=offer.terms,
+                    metered=True,
+                )
+            self._step(ctx, answer, Role.SELLER)
+            await ctx.reply(answer)
+
+        @proto.on_message(AcceptQuote)
+        async def on_accept(ctx: Context, sender: str, msg: AcceptQuote) -> None:
+            state = self._step(ctx, msg, Role.BUYER).state
+            assert state.quote is not None
+            quote = state.quote
+            request = RequestPayment(
+                accepted_funds=[
+                    Funds(
+                        amount=str(quote_amount(quote)),
+                        currency=quote.token,
+                        payment_method=PAYMENT_METHOD,
+                    )
+                ],
+                recipient=quote.payee,
+                deadline_seconds=max(quote.expires - int(self._clock()), 1),
+                reference=msg.quote_hash,
+            )
+            self._step(ctx, request, Role.SELLER)
+            await ctx.request_payment(request)
+
+        @proto.on_message(ServiceRequest, replies={DeliveryReceipt})
+        async def on_service_request(ctx: Context, sender: str, msg: ServiceRequest) -> None:
+            state, events = self._step(ctx, msg, Role.BUYER)  # NotPaid unless paid
+            (serve,) = [e for e in events if isinstance(e, Serve)]
+            assert state.accepted is not None
+            content = await self._serve(serve.body)
+            result = ServiceResult(
+                quote_hash=msg.quote_hash, transaction_id=msg.transaction_id, content=content
+            )
+            await ctx.send(sender, result, protocol_digest=_MARKET_DIGEST)
+            receipt = sign_delivery(
+                self._key, state.accepted, serve.transaction_id, content.encode()
+            )
+            await ctx.reply(receipt)
+
+        @proto.on_message(CloseSession)
+        async def on_close(ctx: Context, sender: str, msg: CloseSession) -> None:
+            self._step(ctx, msg, Role.BUYER)
+
+        return proto
+
+    def _payment(self) -> Protocol:
+        proto = Protocol("AgentPaymentProtocol", "0.1.0")
+
+        @proto.on_message(CommitPayment, replies={CompletePayment, CancelPayment})
+        async def on_commit(ctx: Context, sender: str, msg: CommitPayment) -> None:
+            if msg.transaction_id in self._used:
+                raise PaymentMismatch("CommitPayment", Phase.OPEN, "a payment used before")
+            _, events = self._step(ctx, msg, Role.BUYER)  # funds, recipient, reference
+            (check,) = [e for e in events if isinstance(e, VerifyPayment)]
+            certificate = await self._fetch(check.transaction_id)
+            try:
+                if certificate is None:
+                    raise InvalidReceipt("no node has the certificate")
+                network = self.wallet.network
+                verified = payment_verified(certificate, network.committees, network.domain)
+                self._step(ctx, verified, Role.SELLER)  # amount, token, payee, reference
+            except (InvalidReceipt, SessionRefused) as refused:
+                cancel = CancelPayment(transaction_id=msg.transaction_id, reason=str(refused))
+                self._step(ctx, cancel, Role.SELLER)
+                await ctx.reply(cancel)
+                return
+            self._used.add(msg.transaction_id)
+            complete = CompletePayment(transaction_id=msg.transaction_id)
+            self._step(ctx, complete, Role.SELLER)
+            await ctx.reply(complete)
+
+        return proto
+
+    async def _fetch(self, digest: Hash32) -> Certificate | None:
+        """The certificate with ``digest`` from the first node that has it (GET
+        /v1/certificates/{digest}); the payer delivered it to a quorum before
+        committing, so some node has it unless the buyer lies. None after
+        ``fetch_timeout``."""
+        deadline = time.monotonic() + self._fetch_timeout
+        while True:
+            for endpoint in self.wallet.network.endpoints:
+                try:
+                    found = await self._transport.get_certificate(endpoint, digest)
+                except WalletError:
+                    continue
+                if found is not None:
+                    return found.certificate
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+
+_MARKET_DIGEST: Final = protocol_digest({ServiceResult: frozenset()})
+
+
+class Buyer:
+    """Buys from the seller agent ``seller`` (its ``agent1...`` address) on ``agent``
+    (a protocol receiving RequestPayment and ServiceResult is added to it), paying from
+    ``wallet``. One session at a time."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        wallet: FarthingWallet,
+        seller: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.agent = agent
+        self.wallet = wallet
+        self.seller = seller
+        self.session_id = uuid.uuid4()
+        self.state = new_session(Role.BUYER)
+        self._clock = clock
+        self._results: dict[str, ServiceResult] = {}
+        agent.include(self._protocol())
+
+    @property
+    def quote(self) -> Quote:
+        if self.state.quote is None:
+            raise RuntimeError("no quote yet: call request_quote first")
+        return self.state.quote
+
+    def _step(self, message: Message, sender: Role) -> None:
+        self.state, _ = transition(self.state, message, sender, int(self._clock()))
+
+    def _protocol(self) -> Protocol:
+        proto = Protocol(MARKET_PROTOCOL_NAME, "0.1.0")
+
+        @proto.on_message(RequestPayment)
+        async def on_request_payment(ctx: Context, sender: str, msg: RequestPayment) -> None:
+            if sender != self.seller or ctx.session != self.session_id:
+                raise ValueError("a payment request from another seller or session")
+            self._step(msg, Role.SELLER)
+
+        @proto.on_message(ServiceResult)
+        async def on_result(ctx: Context, sender: str, msg: ServiceResult) -> None:
+            if sender != self.seller or ctx.session != self.session_id:
+                raise ValueError("a result from another seller or session")
+            self._results[msg.transaction_id] = msg
+
+        return proto
+
+    async def _ask(self, message: Model, replies: set[type[Model]], digest: str) -> Model | None:
+        return await self.agent.ask(
+            self.seller, message, replies=replies, session=self.session_id, protocol_digest=digest
+        )
+
+    async def request_quote(
+        self, service: str, *, units: int, max_unit_price: int, token: str
+    ) -> Quote:
+        """Asks for ``units`` requests of ``service``; the quote (checked), or
+        :class:`~wallet.errors.WalletError` if the seller declines."""
+        self.session_id, self.state = uuid.uuid4(), new_session(Role.BUYER)
+        request = QuoteRequest(
+            service=service, units=units, max_unit_price=str(max_unit_price), token=token
+        )
+        self._step(request, Role.BUYER)
+        answer = await self._ask(request, {Quote, DeclineRequest}, _NEGOTIATION_DIGEST)
+        if not isinstance(answer, Quote | DeclineRequest):
+            raise WalletError("the seller did not answer the quote request")
+        self._step(answer, Role.SELLER)
+        if isinstance(answer, DeclineRequest):
+            raise WalletError(f"the seller declined: {answer.reason}")
+        return answer
+
+    async def accept(self) -> Hash32:
+        """Accepts the quote; its hash. The seller's RequestPayment arrives meanwhile."""
+        digest = quote_hash(self.quote)
+        accept = AcceptQuote(quote_id=self.quote.quote_id, quote_hash=hex32(digest))
+        self._step(accept, Role.BUYER)
+        await self._ask(accept, set(), _NEGOTIATION_DIGEST)
+        if self.state.phase is not Phase.PAYMENT_REQUESTED:
+            raise WalletError("the seller did not request the payment")
+        return digest
+
+    async def request(self, body: str) -> Delivered:
+        """Pays one request, sends it and checks the delivery receipt over the content."""
+        quote = self.quote
+        state = self.state
+        if state.phase not in (Phase.PAYMENT_REQUESTED, Phase.OPEN):
+            raise WalletError(f"no payment can be made in phase {state.phase}")
+        if state.served + len(state.credits) >= quote.units:
+            raise WalletError(f"all {quote.units} units of the quote are paid")
+        accepted = quote_hash(quote)
+        token = self.wallet.tokens.by_address(quote.token)
+        amount = quote_amount(quote)
+        certificate = await self.wallet.pay_final(
+            quote.payee, amount, token, reference=hex32(accepted)
+        )
+        tx = hex32(order_digest(self.wallet.network.domain, certificate.order))
+        commit = CommitPayment(
+            funds=Funds(amount=str(amount), currency=quote.token, payment_method=PAYMENT_METHOD),
+            recipient=quote.payee,
+            transaction_id=tx,
+            reference=hex32(accepted),
+        )
+        self._step(commit, Role.BUYER)
+        answer = await self._ask(commit, {CompletePayment, CancelPayment}, _PAYMENT_DIGEST)
+        if not isinstance(answer, CompletePayment | CancelPayment):
+            raise WalletError("the seller did not answer the payment")
+        self._step(answer, Role.SELLER)
+        if isinstance(answer, CancelPayment):
+            raise WalletError(f"the seller cancelled the payment: {answer.reason}")
+        request = ServiceRequest(quote_hash=hex32(accepted), transaction_id=tx, body=body)
+        self._step(request, Role.BUYER)
+        receipt = await self._ask(request, {DeliveryReceipt}, _NEGOTIATION_DIGEST)
+        result = self._results.pop(tx, None)
+        if not isinstance(receipt, DeliveryReceipt) or result is None:
+            raise InvalidReceipt("the seller did not deliver the content and its receipt")
+        seller: Address = parse_address(quote.payee, field="payee")
+        verify_delivery(
+            receipt,
+            seller=seller,
+            quote=accepted,
+            transaction_id=Hash32(bytes.fromhex(tx[2:])),
+            content=result.content.encode(),
+        )
+        return Delivered(result.content, receipt, certificate)
+
+    async def close(self, reason: str | None = None) -> None:
+        """Ends the session (CloseSession to the seller)."""
+        message = CloseSession(reason=reason)
+        self._step(message, Role.BUYER)
+        await self.agent.send(
+            self.seller, message, session=self.session_id, protocol_digest=_NEGOTIATION_DIGEST
+        )
+
+
+_NEGOTIATION_DIGEST: Final = negotiation_protocol_digest()
+_PAYMENT_DIGEST: Final = payment_protocol_digest()
