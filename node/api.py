@@ -106,7 +106,9 @@ async def errors_middleware(
         return _error(500, "internal", "the node failed to handle this request")
 
 
-async def _body(request: web.Request) -> Any:
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body (415 unless sent as application/json, 400 `bad_json`);
+    every POST handler of the node reads its body through this."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
     raw = await request.read()  # JSON is UTF-8 (RFC 8259), whatever charset is claimed
@@ -191,7 +193,7 @@ async def _each(items: list[Any], one: Callable[[Any], Awaitable[dict[str, Any]]
 
 async def post_order(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    signed = wire.signed_order_from_json(await _body(request))
+    signed = wire.signed_order_from_json(await json_body(request))
     return web.json_response(_vote_result(await _apply(services, ActionSubmitOrder(signed))))
 
 
@@ -202,12 +204,12 @@ async def post_orders(request: web.Request) -> web.Response:
         signed = wire.signed_order_from_json(item)
         return _vote_result(await _apply(services, ActionSubmitOrder(signed)))
 
-    return await _each(_batch_items(await _body(request), "orders"), one)
+    return await _each(_batch_items(await json_body(request), "orders"), one)
 
 
 async def post_certificate(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    certificate = wire.certificate_from_json(await _body(request))
+    certificate = wire.certificate_from_json(await json_body(request))
     result = _certificate_result(await _apply(services, ReceiveCertificate(certificate)))
     return web.json_response(result)
 
@@ -219,14 +221,14 @@ async def post_certificates(request: web.Request) -> web.Response:
         certificate = wire.certificate_from_json(item)
         return _certificate_result(await _apply(services, ReceiveCertificate(certificate)))
 
-    return await _each(_batch_items(await _body(request), "certificates"), one)
+    return await _each(_batch_items(await json_body(request), "certificates"), one)
 
 
 async def post_unknown(request: web.Request) -> web.Response:
     """Which of these orders' digests this node has not applied (peers offer digests
     before they push certificates, docs/protocol.md "Between nodes")."""
     store = request.app[SERVICES].store
-    items = _batch_items(await _body(request), "digests")
+    items = _batch_items(await json_body(request), "digests")
     digests = [parse_hash32(item, field=f"digests[{i}]") for i, item in enumerate(items)]
     unknown = [hash_hex(d) for d in digests if not store.has_certificate(d)]
     return web.json_response({"unknown": unknown})
@@ -380,7 +382,7 @@ async def post_cosignature(request: web.Request) -> web.Response:
     """A peer's cosignature of this node's log: kept, per witness, if it is the newest."""
     services = request.app[SERVICES]
     store = services.store
-    cosignature, signature = wire.signed_cosignature_from_json(await _body(request))
+    cosignature, signature = wire.signed_cosignature_from_json(await json_body(request))
     size = cosignature.tree_size
     ours = store.root_at(size) if 0 < size <= store.log_size() else None
     me, members = services.node_address, services.committee().members
@@ -443,4 +445,4 @@ def make_app(services: NodeServices) -> web.Application:
     return app
 
 
-__all__ = ["SERVICES", "ApiError", "NodeServices", "make_app"]
+__all__ = ["SERVICES", "ApiError", "NodeServices", "json_body", "make_app"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.api import ApiError, _body
+from node.api import ApiError, json_body
 from node.directory import CONFLICTS, Refused, check_fetch, check_record, is_live
 from node.store.directory import (
     MAX_ENVELOPE,
@@ -78,7 +78,7 @@ def _agent(request: web.Request) -> tuple[str, bytes]:
 
 async def post_record(request: web.Request) -> web.Response:
     services = request.app[DIRECTORY]
-    signed = signed_record_from_json(await _body(request))
+    signed = signed_record_from_json(await json_body(request))
     now = services.clock()
     kept = services.directory.get(agent_key(signed.record.agent))
     refusal = check_record(signed, kept, now)
@@ -128,7 +128,7 @@ async def get_records(request: web.Request) -> web.Response:
 
 async def post_envelope(request: web.Request) -> web.Response:
     services = request.app[DIRECTORY]
-    body = await _body(request)
+    body = await json_body(request)
     agent, key = _agent(request)
     if not isinstance(body, dict):
         raise EncodingError("envelope", "expected a JSON object")
@@ -154,7 +154,7 @@ async def post_envelope(request: web.Request) -> web.Response:
 
 async def post_fetch(request: web.Request) -> web.Response:
     services = request.app[DIRECTORY]
-    body = await _body(request)
+    body = await json_body(request)
     agent, key = _agent(request)
     fetch, signature = fetch_from_json(body)
     if fetch.agent != agent:

@@ -39,7 +39,7 @@ from wallet.errors import EncodingError, InvalidKey, WrongSigner
 from wallet.keys import agent_address, agent_payment_address, parse_agent_address
 from wallet.signing import PrivateKey, recover
 from wallet.types import Address, Amount, Hash32, Signature
-from wallet.wire import _address, _amount, _json_type, _signature
+from wallet.wire import decode_address, decode_amount, decode_signature, json_type_name
 
 #: Domain tags of the two signed messages.
 RECORD_TAG: Final = b"farthing-agent-record-v1"
@@ -151,7 +151,7 @@ def _fail(field: str, problem: str) -> NoReturn:
 
 def _object(value: object, keys: tuple[str, ...], path: str) -> dict[str, object]:
     if not isinstance(value, dict):
-        _fail(path, f"expected an object, got {_json_type(value)}")
+        _fail(path, f"expected an object, got {json_type_name(value)}")
     prefix = path + "."
     for key in keys:
         if key not in value:
@@ -165,13 +165,13 @@ def _object(value: object, keys: tuple[str, ...], path: str) -> dict[str, object
 
 def _int(value: object, field: str, low: int = 0, high: int = MAX_INT) -> int:
     if type(value) is not int or not low <= value <= high:
-        _fail(field, f"expected an integer from {low} to {high}, got {_json_type(value)}")
+        _fail(field, f"expected an integer from {low} to {high}, got {json_type_name(value)}")
     return value
 
 
 def _text(value: object, field: str, pattern: re.Pattern[str], most: int, what: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= most:
-        _fail(field, f"expected {what} of at most {most} characters, got {_json_type(value)}")
+        _fail(field, f"expected {what} of at most {most} characters, got {json_type_name(value)}")
     if pattern.fullmatch(value) is None:
         _fail(field, f"expected {what}")
     return value
@@ -179,7 +179,7 @@ def _text(value: object, field: str, pattern: re.Pattern[str], most: int, what: 
 
 def _array(value: object, field: str, most: int) -> list[object]:
     if not isinstance(value, list) or len(value) > most:
-        _fail(field, f"expected an array of at most {most} items, got {_json_type(value)}")
+        _fail(field, f"expected an array of at most {most} items, got {json_type_name(value)}")
     return value
 
 
@@ -216,8 +216,8 @@ def _service(value: object, path: str) -> Service:
     )
     return Service(
         name,
-        _amount(obj["unit_price"], path + ".", "unit_price"),
-        _address(obj["token"], path + ".", "token"),
+        decode_amount(obj["unit_price"], path + ".", "unit_price"),
+        decode_address(obj["token"], path + ".", "token"),
     )
 
 
@@ -225,7 +225,7 @@ def _record(value: object, path: str) -> AgentRecord:
     obj = _object(value, _RECORD_KEYS, path)
     p = path + "."
     agent = _agent(obj["agent"], p + "agent")
-    payment = _address(obj["payment"], p, "payment")
+    payment = decode_address(obj["payment"], p, "payment")
     endpoints = tuple(
         _text(url, f"{p}endpoints[{i}]", _URL, MAX_URL_LENGTH, "an http(s) URL")
         for i, url in enumerate(_array(obj["endpoints"], p + "endpoints", MAX_ENDPOINTS))
@@ -244,7 +244,7 @@ def _record(value: object, path: str) -> AgentRecord:
     if len({s.name for s in services}) != len(services):
         _fail(p + "services", "two services have the same name")
     if type(obj["mailbox"]) is not bool:
-        _fail(p + "mailbox", f"expected true or false, got {_json_type(obj['mailbox'])}")
+        _fail(p + "mailbox", f"expected true or false, got {json_type_name(obj['mailbox'])}")
     issued = _int(obj["issued_at"], p + "issued_at")
     expires = _int(obj["expires_at"], p + "expires_at")
     if not issued < expires <= issued + MAX_LIFETIME:
@@ -355,7 +355,7 @@ def signed_record_from_json(obj: object) -> SignedRecord:
     (:func:`verify_record` checks the signature)."""
     top = _object(obj, ("record", "signature"), "signed_record")
     return SignedRecord(
-        _record(top["record"], "record"), _signature(top["signature"], "", "signature")
+        _record(top["record"], "record"), decode_signature(top["signature"], "", "signature")
     )
 
 
@@ -394,7 +394,7 @@ def fetch_from_json(obj: object) -> tuple[FetchRequest, Signature]:
     o = _object(obj, _FETCH_KEYS, "fetch")
     nonce = o["nonce"]
     if not isinstance(nonce, str) or len(nonce) != 2 + 2 * NONCE_SIZE or nonce[:2] != "0x":
-        _fail("nonce", f"expected 0x and {2 * NONCE_SIZE} hex digits, got {_json_type(nonce)}")
+        _fail("nonce", f"expected 0x and {2 * NONCE_SIZE} hex digits, got {json_type_name(nonce)}")
     try:
         raw = bytes.fromhex(nonce[2:])
     except ValueError:
@@ -403,13 +403,13 @@ def fetch_from_json(obj: object) -> tuple[FetchRequest, Signature]:
         _fail("nonce", f"expected 0x and {2 * NONCE_SIZE} hex digits")
     request = FetchRequest(
         _agent(o["agent"], "agent"),
-        _address(o["node"], "", "node"),
+        decode_address(o["node"], "", "node"),
         _int(o["ack"], "ack"),
         _int(o["limit"], "limit", 1, MAX_FETCH),
         _int(o["timestamp"], "timestamp"),
         raw,
     )
-    return request, _signature(o["signature"], "", "signature")
+    return request, decode_signature(o["signature"], "", "signature")
 
 
 def verify_fetch(request: FetchRequest, signature: Signature) -> None:

@@ -179,7 +179,7 @@ _SIGNED_COSIGNATURE_KEYS: Final = frozenset(SignedCosignatureJSON.__required_key
 # ---------------------------------------------------------------- errors
 
 
-def _json_type(value: object) -> str:
+def json_type_name(value: object) -> str:
     """What ``value`` is, in JSON's words, without its contents."""
     if value is None:
         return "null"
@@ -201,7 +201,7 @@ def _json_type(value: object) -> str:
 def _quote(text: object) -> str:
     """A short, safe quotation of a key name or ``kind`` value."""
     if not isinstance(text, str):
-        return _json_type(text)
+        return json_type_name(text)
     if len(text) > _QUOTE_LIMIT:
         return repr(text[:_QUOTE_LIMIT]) + "…"
     return repr(text)
@@ -222,7 +222,7 @@ def _fail(field: str, problem: str) -> NoReturn:
 def _object(value: object, keys: frozenset[str], path: str, top: str) -> dict[str, object]:
     """``value`` as an object with exactly ``keys``."""
     if not isinstance(value, dict):
-        _fail(path or top, f"expected an object, got {_json_type(value)}")
+        _fail(path or top, f"expected an object, got {json_type_name(value)}")
     if value.keys() != keys:
         prefix = path + "." if path else ""
         for key in _FIELD_ORDER[keys]:
@@ -242,7 +242,7 @@ def _fixed_hex(value: object, size: int, prefix: str, name: str) -> bytes:
     and non-ASCII; it skips whitespace, which the exact length check then catches."""
     expected = f"0x and {2 * size} hex digits"
     if not isinstance(value, str) or len(value) != 2 + 2 * size or value[:2] != "0x":
-        _fail(prefix + name, f"expected {expected}, got {_json_type(value)}")
+        _fail(prefix + name, f"expected {expected}, got {json_type_name(value)}")
     try:
         raw = bytes.fromhex(value[2:])
     except ValueError:
@@ -252,7 +252,7 @@ def _fixed_hex(value: object, size: int, prefix: str, name: str) -> bytes:
     return raw
 
 
-def _address(value: object, prefix: str, name: str) -> Address:
+def decode_address(value: object, prefix: str, name: str) -> Address:
     """The address rule of :func:`wallet.codec.parse_address`: all lower case, all upper
     case, or a valid EIP-55 checksum."""
     if isinstance(value, str) and len(value) == 42:
@@ -285,7 +285,8 @@ def _hash(value: object, prefix: str, name: str) -> Hash32:
     return Hash32(_fixed_hex(value, 32, prefix, name))
 
 
-def _signature(value: object, prefix: str, name: str) -> Signature:
+def decode_signature(value: object, prefix: str, name: str) -> Signature:
+    """65 bytes of 0x hex (the form is checked when the signature is verified)."""
     return Signature(_fixed_hex(value, 65, prefix, name))
 
 
@@ -295,11 +296,12 @@ def _uint64(value: object, prefix: str, name: str) -> int:
     if type(value) is int:
         got = "a negative integer" if value < 0 else "an integer above 2**64 - 1"
     else:
-        got = _json_type(value)
+        got = json_type_name(value)
     _fail(prefix + name, f"expected an integer from 0 to 2**64 - 1, got {got}")
 
 
-def _amount(value: object, prefix: str, name: str) -> Amount:
+def decode_amount(value: object, prefix: str, name: str) -> Amount:
+    """A uint256 written as a decimal string (no sign, no leading zeros)."""
     if (
         isinstance(value, str)
         and 0 < len(value) <= MAX_AMOUNT_DIGITS
@@ -312,7 +314,7 @@ def _amount(value: object, prefix: str, name: str) -> Amount:
             return Amount(amount)
         got = "a number above 2**256 - 1"
     elif not isinstance(value, str):
-        got = _json_type(value)
+        got = json_type_name(value)
         if isinstance(value, int) and not isinstance(value, bool):
             got += " (amounts are strings: uint256 does not fit a JSON number)"
     elif not value:
@@ -335,13 +337,13 @@ def _amount(value: object, prefix: str, name: str) -> Amount:
 
 def _address_out(value: Address, field: str) -> str:
     if not isinstance(value, bytes) or len(value) != 20:
-        _fail(field, f"expected a 20-byte address, got {_json_type(value)}")
+        _fail(field, f"expected a 20-byte address, got {json_type_name(value)}")
     return address_hex(value)
 
 
 def _hex_out(value: bytes, size: int, field: str) -> str:
     if not isinstance(value, bytes) or len(value) != size:
-        got = f"{len(value)} bytes" if isinstance(value, bytes) else _json_type(value)
+        got = f"{len(value)} bytes" if isinstance(value, bytes) else json_type_name(value)
         _fail(field, f"expected {size} bytes, got {got}")
     return "0x" + value.hex()
 
@@ -396,26 +398,26 @@ def order_from_json(obj: object) -> Order:
 
 def _order(value: object, path: str) -> Order:
     if not isinstance(value, dict):
-        _fail(path or "order", f"expected an object, got {_json_type(value)}")
+        _fail(path or "order", f"expected an object, got {json_type_name(value)}")
     prefix = path + "." if path else ""
     kind = value.get("kind")
     if kind == "transfer":
         obj = _object(value, _TRANSFER_KEYS, path, "order")
         return Transfer(
-            _address(obj["payer"], prefix, "payer"),
-            _address(obj["payee"], prefix, "payee"),
-            _address(obj["token"], prefix, "token"),
-            _amount(obj["amount"], prefix, "amount"),
+            decode_address(obj["payer"], prefix, "payer"),
+            decode_address(obj["payee"], prefix, "payee"),
+            decode_address(obj["token"], prefix, "token"),
+            decode_amount(obj["amount"], prefix, "amount"),
             Sequence(_uint64(obj["sequence"], prefix, "sequence")),
             _hash(obj["reference"], prefix, "reference"),
         )
     if kind == "withdrawal":
         obj = _object(value, _WITHDRAWAL_KEYS, path, "order")
         return Withdrawal(
-            _address(obj["account"], prefix, "account"),
-            _address(obj["recipient"], prefix, "recipient"),
-            _address(obj["token"], prefix, "token"),
-            _amount(obj["amount"], prefix, "amount"),
+            decode_address(obj["account"], prefix, "account"),
+            decode_address(obj["recipient"], prefix, "recipient"),
+            decode_address(obj["token"], prefix, "token"),
+            decode_amount(obj["amount"], prefix, "amount"),
             Sequence(_uint64(obj["sequence"], prefix, "sequence")),
         )
     if "kind" not in value:
@@ -436,7 +438,7 @@ def signed_order_from_json(obj: object) -> SignedOrder:
     checked, not the signature: that is :func:`wallet.signing.verify_order`'s job)."""
     value = _object(obj, _SIGNED_ORDER_KEYS, "", "signed_order")
     return SignedOrder(
-        _order(value["order"], "order"), _signature(value["signature"], "", "signature")
+        _order(value["order"], "order"), decode_signature(value["signature"], "", "signature")
     )
 
 
@@ -459,8 +461,8 @@ def vote_from_json(obj: object) -> Vote:
     return Vote(
         _hash(value["order"], "", "order"),
         Epoch(_uint64(value["epoch"], "", "epoch")),
-        _address(value["signer"], "", "signer"),
-        _signature(value["signature"], "", "signature"),
+        decode_address(value["signer"], "", "signer"),
+        decode_signature(value["signature"], "", "signature"),
     )
 
 
@@ -505,11 +507,11 @@ def certificate_from_json(obj: object) -> Certificate:
     """
     value = _object(obj, _CERTIFICATE_KEYS, "", "certificate")
     order = _order(value["order"], "order")
-    signature = _signature(value["signature"], "", "signature")
+    signature = decode_signature(value["signature"], "", "signature")
     epoch = _uint64(value["epoch"], "", "epoch")
     items = value["votes"]
     if not isinstance(items, list):
-        _fail("votes", f"expected an array, got {_json_type(items)}")
+        _fail("votes", f"expected an array, got {json_type_name(items)}")
     if len(items) > MAX_VOTES:
         _fail("votes", f"expected at most {MAX_VOTES} votes, got {len(items)}")
     votes: list[tuple[Address, Signature]] = []
@@ -518,11 +520,11 @@ def certificate_from_json(obj: object) -> Certificate:
         name = f"votes[{i}]"
         entry = _object(item, _CERTIFICATE_VOTE_KEYS, name, name)
         prefix = name + "."
-        signer = _address(entry["signer"], prefix, "signer")
+        signer = decode_address(entry["signer"], prefix, "signer")
         if signer in seen:
             _fail(prefix + "signer", f"duplicate signer: the same member as votes[{seen[signer]}]")
         seen[signer] = i
-        votes.append((signer, _signature(entry["signature"], prefix, "signature")))
+        votes.append((signer, decode_signature(entry["signature"], prefix, "signature")))
     votes.sort()
     return Certificate(SignedOrder(order, signature), Epoch(epoch), tuple(votes))
 
@@ -548,7 +550,7 @@ def checkpoint_from_json(obj: object) -> Checkpoint:
 
 def _checkpoint(value: dict[str, object]) -> Checkpoint:
     return Checkpoint(
-        _address(value["node"], "", "node"),
+        decode_address(value["node"], "", "node"),
         _uint64(value["tree_size"], "", "tree_size"),
         _hash(value["root"], "", "root"),
         _uint64(value["timestamp"], "", "timestamp"),
@@ -570,7 +572,7 @@ def signed_checkpoint_to_json(checkpoint: Checkpoint, signature: Signature) -> S
 def signed_checkpoint_from_json(obj: object) -> tuple[Checkpoint, Signature]:
     """The checkpoint and the node's signature of :func:`signed_checkpoint_to_json`'s JSON."""
     value = _object(obj, _SIGNED_CHECKPOINT_KEYS, "", "signed_checkpoint")
-    return _checkpoint(value), _signature(value["signature"], "", "signature")
+    return _checkpoint(value), decode_signature(value["signature"], "", "signature")
 
 
 # ---------------------------------------------------------------- cosignatures
@@ -597,10 +599,10 @@ def signed_cosignature_from_json(obj: object) -> tuple[Cosignature, Signature]:
     JSON (the signature's syntax only: :func:`wallet.signing.verify_cosignature` checks it)."""
     value = _object(obj, _SIGNED_COSIGNATURE_KEYS, "", "signed_cosignature")
     cosignature = Cosignature(
-        _address(value["witness"], "", "witness"),
-        _address(value["node"], "", "node"),
+        decode_address(value["witness"], "", "witness"),
+        decode_address(value["node"], "", "node"),
         _uint64(value["tree_size"], "", "tree_size"),
         _hash(value["root"], "", "root"),
         _uint64(value["timestamp"], "", "timestamp"),
     )
-    return cosignature, _signature(value["signature"], "", "signature")
+    return cosignature, decode_signature(value["signature"], "", "signature")
