@@ -114,14 +114,21 @@ class PriceReading:
         return f"{shown} USD at {self.updated_at}"
 
 
+#: How far (seconds) a price reading may be dated after the wallet's clock: block times
+#: and local clocks differ by a little, never by minutes.
+MAX_PRICE_SKEW = 300
+
+
 def usd_value(
     amount: TokenAmount, price: PriceReading | None, *, now: int, max_price_age: int
 ) -> UsdValue:
     """What ``amount`` is worth in USD (10**-18 units, rounded up).
 
     A ``usd_peg`` token is worth its face value and needs no price. Any other token is
-    valued at ``price``: :class:`PriceUnavailable` when it is None or not positive,
-    :class:`StalePrice` when ``now - price.updated_at > max_price_age``.
+    valued at ``price``: :class:`PriceUnavailable` when it is None or not positive, or
+    dated more than :data:`MAX_PRICE_SKEW` seconds after ``now`` (a feed whose clock
+    runs ahead would otherwise never go stale), :class:`StalePrice` when
+    ``now - price.updated_at > max_price_age``.
     """
     token, units = amount.token, amount.units
     if token.usd_peg:
@@ -131,6 +138,11 @@ def usd_value(
     if price.answer <= 0:
         raise PriceUnavailable(f"the price feed's answer for {token.symbol} is not positive")
     age = now - price.updated_at
+    if -age > MAX_PRICE_SKEW:
+        raise PriceUnavailable(
+            f"the price of {token.symbol} is dated {-age} s after this clock, more than the "
+            f"{MAX_PRICE_SKEW} s of skew allowed: check the clock, or pass the chain's time"
+        )
     if age > max_price_age:
         raise StalePrice(age, max_price_age)
     return UsdValue(

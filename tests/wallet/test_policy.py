@@ -22,6 +22,7 @@ from wallet.errors import (
     WalletError,
 )
 from wallet.policy import (
+    MAX_PRICE_SKEW,
     USD_DECIMALS,
     Payment,
     PriceReading,
@@ -133,6 +134,18 @@ def test_stale_price_refuses_past_the_max_age_exactly() -> None:
     assert isinstance(caught.value, PriceUnavailable)
     # USDF pays on regardless of the feed.
     check(policy, SpendLedger(), payment("1 USDF"), now=NOW, price=stale)
+
+
+def test_a_price_from_the_future_is_refused_past_the_skew() -> None:
+    policy = SpendingPolicy(max_price_age=600)
+    ahead = PriceReading(250_000_000, 8, NOW + MAX_PRICE_SKEW)  # within the skew
+    assert check(policy, SpendLedger(), payment("1 FAR"), now=NOW, price=ahead).usd == (
+        parse_usd("2.5")
+    )
+    too_far = PriceReading(250_000_000, 8, NOW + MAX_PRICE_SKEW + 1)
+    with pytest.raises(PriceUnavailable, match=r"dated 301 s after this clock") as caught:
+        check(policy, SpendLedger(), payment("1 FAR"), now=NOW, price=too_far)
+    assert not isinstance(caught.value, StalePrice) and caught.value.retryable
 
 
 def test_price_reading_is_validated() -> None:
