@@ -29,10 +29,10 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 from wallet.amounts import Token, TokenAmount, TokenRegistry
 from wallet.chain import DepositResult, FeedRound, RedeemResult, VaultClient
@@ -121,7 +121,25 @@ class FarthingWallet:
         transport: Transport | None = None,
         clock: Callable[[], int] | None = None,
     ) -> FarthingWallet:
-        """An open wallet; see :func:`connect` for the arguments."""
+        """An open wallet (close it, or use :func:`connect`).
+
+        - where: ``manifest`` (a devnet manifest path), or ``rpc_url`` and ``vault`` alone
+          (committee, endpoints and tokens read from the chain; ``usd_pegged`` names the USD
+          stablecoins among them); ``price_feed`` (the manifest's by default);
+        - who: ``key``, or ``keystore`` with ``passphrase`` (text, a callable, or None:
+          ``FARTHING_PASSPHRASE`` or the terminal, :func:`wallet.keystore.read_passphrase`);
+        - ``data_dir``: the journal (and, by default, the spend ledger
+          ``spend/<0xaccount>.json``): one process at a time;
+        - ``policy``: a SpendingPolicy or its JSON file (None: no policy, no spend
+          accounting); ``ledger``: a SpendLedger or its file; ``price_ttl``: seconds a price
+          reading is reused;
+        - ``timeout`` / ``receipt_timeout``: the node rounds; ``chain_receipt_timeout``: a
+          transaction's receipt; ``transport``: the node transport (tests);
+        - ``clock``: the policy's time in Unix seconds (None: the local clock). The price's
+          age is ``clock() - updatedAt`` (chain time): an agent whose clock is not the
+          chain's (a devnet whose time was moved with ``evm_increaseTime``) passes the
+          chain's time here, e.g. the latest block's timestamp.
+        """
         signer = _load_key(key, keystore, passphrase)
         if (manifest is None) == (rpc_url is None or vault is None):
             raise WalletError("connect: give manifest=, or rpc_url= and vault= (not both)")
@@ -130,23 +148,15 @@ class FarthingWallet:
             data = json.loads(Path(manifest).read_text(encoding="utf-8"))
             network, tokens, native, url, feed_text = _from_manifest(data)
             feed = feed or parse_address(feed_text, field="price_feed")
-            chain = VaultClient(
-                url, network.domain.vault, signer, timeout=timeout,
-                receipt_timeout=chain_receipt_timeout,
-            )  # fmt: skip
+            where = (url, network.domain.vault)
         else:
             assert rpc_url is not None
             assert vault is not None
-            chain = VaultClient(
-                rpc_url, parse_address(vault, field="vault"), signer, timeout=timeout,
-                receipt_timeout=chain_receipt_timeout,
-            )  # fmt: skip
-            try:
-                network, tokens, native = await _from_chain(chain, usd_pegged)
-            except BaseException:
-                await chain.close()
-                raise
+            where = (rpc_url, parse_address(vault, field="vault"))
+        chain = VaultClient(*where, signer, timeout=timeout, receipt_timeout=chain_receipt_timeout)
         try:
+            if manifest is None:
+                network, tokens, native = await _from_chain(chain, usd_pegged)
             spending = _spending(
                 policy, ledger, tokens, native, chain, feed, Path(data_dir), signer.address,
                 price_ttl, clock,
@@ -358,57 +368,23 @@ class FarthingWallet:
         return await self.chain.price(self._price_feed)
 
 
-@contextlib.asynccontextmanager
-async def connect(
-    *,
-    data_dir: str | os.PathLike[str],
-    key: PrivateKey | None = None,
-    keystore: str | os.PathLike[str] | None = None,
-    passphrase: str | Callable[[], str] | None = None,
-    manifest: str | os.PathLike[str] | None = None,
-    rpc_url: str | None = None,
-    vault: AddressLike | None = None,
-    price_feed: AddressLike | None = None,
-    policy: SpendingPolicy | str | os.PathLike[str] | None = None,
-    ledger: SpendLedger | str | os.PathLike[str] | None = None,
-    usd_pegged: Iterable[str] = USD_PEGGED,
-    price_ttl: float = 5.0,
-    timeout: float = 5.0,
-    receipt_timeout: float = 5.0,
-    chain_receipt_timeout: float = 60.0,
-    transport: Transport | None = None,
-    clock: Callable[[], int] | None = None,
-) -> AsyncIterator[FarthingWallet]:
-    """``async with connect(...) as w:`` an open :class:`FarthingWallet`, closed after.
+P = ParamSpec("P")
 
-    - where: ``manifest`` (a devnet manifest path), or ``rpc_url`` and ``vault`` alone
-      (committee, endpoints and tokens read from the chain; ``usd_pegged`` names the USD
-      stablecoins among them); ``price_feed`` (the manifest's by default);
-    - who: ``key``, or ``keystore`` with ``passphrase`` (text, a callable, or None:
-      ``FARTHING_PASSPHRASE`` or the terminal, :func:`wallet.keystore.read_passphrase`);
-    - ``data_dir``: the journal (and, by default, the spend ledger
-      ``spend/<0xaccount>.json``): one process at a time;
-    - ``policy``: a SpendingPolicy or its JSON file (None: no policy, no spend
-      accounting); ``ledger``: a SpendLedger or its file; ``price_ttl``: seconds a price
-      reading is reused;
-    - ``timeout`` / ``receipt_timeout``: the node rounds; ``chain_receipt_timeout``: a
-      transaction's receipt; ``transport``: the node transport (tests);
-    - ``clock``: the policy's time in Unix seconds (None: the local clock). The price's
-      age is ``clock() - updatedAt`` (chain time): an agent whose clock is not the
-      chain's (a devnet whose time was moved with ``evm_increaseTime``) passes the
-      chain's time here, e.g. the latest block's timestamp.
-    """
-    wallet = await FarthingWallet.open(
-        data_dir=data_dir, key=key, keystore=keystore, passphrase=passphrase,
-        manifest=manifest, rpc_url=rpc_url, vault=vault, price_feed=price_feed,
-        policy=policy, ledger=ledger, usd_pegged=usd_pegged, price_ttl=price_ttl,
-        timeout=timeout, receipt_timeout=receipt_timeout,
-        chain_receipt_timeout=chain_receipt_timeout, transport=transport, clock=clock,
-    )  # fmt: skip
-    try:
-        yield wallet
-    finally:
-        await wallet.close()
+
+def _closing(
+    opener: Callable[P, Awaitable[FarthingWallet]],
+) -> Callable[P, contextlib.AbstractAsyncContextManager[FarthingWallet]]:
+    @contextlib.asynccontextmanager
+    async def opened(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[FarthingWallet]:
+        async with await opener(*args, **kwargs) as wallet:
+            yield wallet
+
+    return opened
+
+
+#: ``async with connect(...) as w:`` an open :class:`FarthingWallet`, closed after; the
+#: arguments of :meth:`FarthingWallet.open`.
+connect = _closing(FarthingWallet.open)
 
 
 # ---------------------------------------------------------------- helpers
