@@ -325,8 +325,9 @@ class FarthingWallet:
         timeout: float = 60.0,
     ) -> DepositResult:
         """Deposits on chain in ONE transaction (EIP-2612 permit + depositWithPermit).
-        With ``wait``, returns once the ledger balance shows it (the nodes credit a
-        deposit after their confirmations), else PaymentNotSeen after ``timeout``."""
+        With ``wait``, returns once :meth:`balance` shows it, i.e. a quorum of nodes
+        credited it (each after its confirmations; a node still behind may show it a
+        moment later), else PaymentNotSeen after ``timeout``."""
         exact = self.amount(amount, token)
         before = await self.client.balance(exact.token.address) if wait else 0
         done = await self.chain.deposit(exact.token.address, exact.units)

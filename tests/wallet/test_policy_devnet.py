@@ -104,6 +104,14 @@ def setup(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Setup:
         ) as w:
             await w.deposit(DEPOSIT_USDF, "USDF", timeout=30)
             await w.deposit(DEPOSIT_FAR, "FAR", timeout=30)
+            # deposit() returns once a quorum credited it; every test below reads all
+            # four nodes, and balance() may ask the one that is still behind.
+            usdf, far = (address_hex(w.tokens.by_symbol(t).address) for t in ("USDF", "FAR"))
+            settled(
+                m,
+                address_hex(w.address),
+                lambda a: (a.of(usdf), a.of(far)) == (DEPOSIT_USDF, DEPOSIT_FAR),
+            )
             assert (await w.balance("USDF")).units == DEPOSIT_USDF
             assert (await w.balance("FAR")).units == DEPOSIT_FAR
 
