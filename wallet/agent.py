@@ -266,6 +266,18 @@ class FarthingWallet:
         each verified."""
         return await self.client.history()
 
+    async def certificate(
+        self, digest: ReferenceLike, *, timeout: float | None = None
+    ) -> Certificate | None:
+        """The verified certificate of the order with EIP-712 digest ``digest`` (a
+        payment's ``transaction_id`` in agent messages), from the nodes; None if none
+        shows it within ``timeout`` seconds."""
+        if isinstance(digest, bytes):
+            if len(digest) != 32:
+                raise EncodingError("digest", "expected 32 bytes")
+            return await self.client.certificate(Hash32(digest), timeout=timeout)
+        return await self.client.certificate(parse_hash32(digest, field="digest"), timeout=timeout)
+
     async def wait_for_payment(
         self,
         *,

@@ -106,19 +106,23 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     │   ├── StaleEnvelope              its ``expires`` is not after now
     │   ├── ReplayedEnvelope           its digest was accepted before
     │   └── ReplayGuardFull            too many unexpired envelopes remembered (retryable)
-    ├── SessionRefused (ValueError)    a negotiation/payment session refuses a message
-    │   │                              (wallet.uagents.sessions); ``reason`` is the code
-    │   ├── OutOfTurn                  not allowed from that sender in that phase
-    │   ├── QuoteExpired               a quote sent or accepted at or after ``expires``
-    │   ├── QuoteMismatch              names another quote (id, hash, service, token)
-    │   ├── PaymentMismatch            amount, token, recipient, reference or id differ
-    │   ├── PaymentNotVerified         completing a payment whose certificate is unverified
-    │   └── NotPaid                    a metered request without a completed payment
+    ├── MessageRefused (ValueError)    a handler refuses the message; the sender is told
+    │   │                              "{reason}: {text}" in an ErrorMessage
+    │   └── SessionRefused             a negotiation/payment session refuses a message
+    │       │                          (wallet.uagents.sessions); ``reason`` is the code
+    │       ├── OutOfTurn              not allowed from that sender in that phase
+    │       ├── QuoteExpired           a quote sent or accepted at or after ``expires``
+    │       ├── QuoteMismatch          names another quote (id, hash, service, token)
+    │       ├── PaymentMismatch        amount, token, recipient, reference or id differ
+    │       ├── PaymentNotVerified     completing a payment whose certificate is unverified
+    │       └── NotPaid                a metered request without a completed payment
     ├── DeliveryFailed                 an agent message was not delivered: no endpoint for
     │   (ConnectionError)              the target, none answered HTTP 200, or a sync reply
     │                                  that is not a valid signed envelope (retryable)
     ├── ErrorReply                     the peer agent answered with an ErrorMessage (its
     │                                  ``error`` text): it refused the message
+    ├── NoReply (TimeoutError)         the peer took the message but sent no expected
+    │                                  reply in time (an async-mode ask)
     ├── ReplyNotAllowed (TypeError)    a handler replied with a model its protocol does not
     │                                  list in ``replies``: a programming error
     │
@@ -488,18 +492,36 @@ class ErrorReply(WalletError):  # noqa: N818 (the peer's ErrorMessage)
         self.error = error
 
 
+class NoReply(WalletError, TimeoutError):  # noqa: N818 (what happened)
+    """The peer agent took the message (HTTP 200) but no expected reply came back to this
+    agent's endpoint in time (:meth:`~wallet.uagents.agent.Agent.ask` in async mode).
+    Asking again sends a new message: only do so if the request may be handled twice."""
+
+    def __init__(self, sender: str, timeout: float) -> None:
+        super().__init__(f"{sender} sent no expected reply within {timeout:g} s")
+        self.sender = sender
+        self.timeout = timeout
+
+
 class ReplyNotAllowed(WalletError, TypeError):  # noqa: N818 (what the handler did)
     """A handler replied with a model that its protocol does not list in ``replies``."""
 
 
-class SessionRefused(WalletError, ValueError):  # noqa: N818 (named like PaymentRefused)
+class MessageRefused(WalletError, ValueError):  # noqa: N818 (named like PaymentRefused)
+    """A message handler refuses the message it was given: the sender's fault. The agent
+    (:class:`~wallet.uagents.agent.Agent`) answers with an ``ErrorMessage`` whose text is
+    ``"{reason}: {message}"``, so raise it with words meant for the sender; any other
+    exception from a handler is answered with a generic text and logged."""
+
+    reason: ClassVar[str] = "refused"
+
+
+class SessionRefused(MessageRefused):
     """A negotiation or payment session (:mod:`wallet.uagents.sessions`) refuses a
     message: the sender's fault; the session's state is unchanged. ``message`` is the
     refused message's model name, ``phase`` the session's phase, ``reason`` a short code
     ("out_of_turn", "quote_expired", "quote_mismatch", "payment_mismatch",
     "not_verified", "not_paid")."""
-
-    reason: ClassVar[str] = "refused"
 
     def __init__(self, message: str, phase: str, problem: str) -> None:
         super().__init__(f"{message} refused in phase {phase}: {problem}")

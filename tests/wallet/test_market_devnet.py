@@ -151,7 +151,6 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
                 assert "reference" in (answer.reason or "")
                 state = seller.sessions[(buyer_agent.address, buyer.session_id)]
                 assert state.phase is Phase.CANCELLED
-            await seller.close()
 
     asyncio.run(scenario())
 

@@ -130,6 +130,38 @@ class Reader:
             )
         return found[0]
 
+    async def certificate(
+        self, digest: Hash32, *, timeout: float | None = None
+    ) -> Certificate | None:
+        """The verified certificate of the order whose EIP-712 digest is ``digest`` (any
+        account's: a payee checking a payment it was told of), from the first node that
+        shows it; None if none does within ``timeout`` seconds (the reader's ``timeout``
+        by default). Each node is polled until then: a payer may name a certificate
+        before every node has applied it."""
+        network = self.network
+
+        async def fetch(endpoint: str) -> Certificate:
+            while True:
+                found = await self._transport.get_certificate(endpoint, digest)
+                if found is not None:
+                    if order_digest(network.domain, found.certificate.order) != digest:
+                        raise NodeMisbehaved(endpoint, "showed another certificate")
+                    self._verify(endpoint, found.certificate)
+                    return found.certificate
+                await asyncio.sleep(self._poll)
+
+        found: list[Certificate] = []
+
+        def done(endpoint: str, outcome: Certificate | Exception) -> bool:
+            if isinstance(outcome, Exception):
+                return False
+            found.append(outcome)
+            return True
+
+        wait = self._timeout if timeout is None else timeout
+        await gather_until({url: fetch(url) for url in network.endpoints}, wait, done)
+        return found[0] if found else None
+
     # ---------------------------------------------------------------- reading
 
     async def _account_states(self, account: Address) -> list[AccountState]:

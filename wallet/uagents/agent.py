@@ -8,7 +8,8 @@
         await agent.send(buyer, Hello())
 
 Theory of operation. ``POST /submit`` takes one envelope (docs/protocol.md 6.2) and
-handles it before answering (no queue: a handler's own sends happen inside the request):
+handles it before answering (no queue: a handler's own sends happen inside the request).
+:meth:`Agent.receive` is the same path for envelopes that arrive another way (a mailbox):
 
 1. Refusals of an envelope whose sender is not proven (its text is not an envelope, it
    is for another agent, its signature is not the sender's): HTTP 400 ``{"error": ...}``
@@ -18,14 +19,20 @@ handles it before answering (no queue: a handler's own sends happen inside the r
    ``guard_full``) whose body is a signed ``ErrorMessage`` envelope to the sender in the
    same session. It is **not** also sent to the sender's endpoint: anyone holding an old
    envelope could otherwise make this agent write to its sender.
-3. An unknown ``schema_digest``, a payload that is not a valid instance of its model, or
-   a handler that raises (including a reply outside its ``replies``): HTTP 200 (the
-   envelope was delivered; uagents also answers 200 for an unknown model, but drops it
-   silently) with a signed ``ErrorMessage`` envelope as the body, and in async mode the
-   same ``ErrorMessage`` is also sent to the sender's endpoint, so a uAgents peer (which
-   ignores response bodies) hears of it. The agent keeps serving: a bad message never
-   stops the next one (uagents 0.26.1 stops handling after one malformed payload).
-4. Otherwise the handler runs with a :class:`~wallet.uagents.context.Context`; the answer
+3. A reply that an async-mode :meth:`Agent.ask` is waiting for (same sender and
+   session, an expected model or an ``ErrorMessage``) goes to that call, not to a
+   handler: HTTP 200 ``{}``.
+4. An unknown ``schema_digest``, a payload that is not a valid instance of its model, or
+   a handler that raises: HTTP 200 (the envelope was delivered; uagents also answers 200
+   for an unknown model, but drops it silently) with a signed ``ErrorMessage`` envelope
+   as the body, and in async mode the same ``ErrorMessage`` is also sent to the sender's
+   endpoint, so a uAgents peer (which ignores response bodies) hears of it. Its text is
+   ``"{reason}: {message}"`` if the handler raised
+   :class:`~wallet.errors.MessageRefused` (a session's refusals, e.g. ``out_of_turn:
+   ...``, are ones), else a generic one (the exception is logged, not shown). The agent
+   keeps serving: a bad message never stops the next one (uagents 0.26.1 stops handling
+   after one malformed payload).
+5. Otherwise the handler runs with a :class:`~wallet.uagents.context.Context`; the answer
    is HTTP 200 ``{}``, or in sync mode (header ``x-uagents-connection: sync``) the signed
    envelope of the handler's first reply.
 
@@ -37,18 +44,22 @@ Sending: the target's endpoints come from the resolver; the envelope (expiring
 POSTed to each endpoint in turn until one answers HTTP 200, the only status uAgents
 counts as delivered; otherwise :class:`~wallet.errors.DeliveryFailed`. If the answer's
 body is a signed ``ErrorMessage`` from the target, :class:`~wallet.errors.ErrorReply`.
-:meth:`Agent.ask` sends in sync mode and returns the reply, which must be an envelope
-signed by the target (uagents sends its sync replies unsigned: use async mode with
-uAgents peers). Nothing here logs or shows the key.
+:meth:`Agent.ask` returns the reply: in sync mode the HTTP answer's body, which must be
+an envelope signed by the target; in async mode (``sync=False``, what uAgents peers
+need: uagents sends its sync replies unsigned) the first matching message in the session
+that reaches ``/submit`` (step 3). Nothing here logs or shows the key.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
@@ -61,6 +72,8 @@ from wallet.errors import (
     EnvelopeRefused,
     ErrorReply,
     InvalidSignature,
+    MessageRefused,
+    NoReply,
     WalletError,
 )
 from wallet.keys import agent_address
@@ -87,6 +100,14 @@ __all__ = ["SYNC_HEADER", "Agent"]
 #: The request header that asks for the reply in the HTTP response.
 SYNC_HEADER: Final = "x-uagents-connection"
 ERROR_DIGEST: Final = model_digest(ErrorMessage)
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    """An async-mode :meth:`Agent.ask` waiting for a reply with one of ``digests``."""
+
+    digests: frozenset[str]
+    future: asyncio.Future[Envelope]
 
 
 class Agent:
@@ -129,6 +150,7 @@ class Agent:
         self.app.router.add_post("/submit", self._submit)
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._waiters: dict[tuple[str, uuid.UUID], list[_Waiter]] = {}
 
     def __repr__(self) -> str:
         return f"Agent(name={self.name!r}, address={self.address!r})"
@@ -257,8 +279,15 @@ class Agent:
         if reply is None:
             return None
         if reply.schema_digest == ERROR_DIGEST:
-            return decode_payload(reply.payload, ErrorMessage).error
+            return self._error_text(reply)
         return None
+
+    @staticmethod
+    def _error_text(envelope: Envelope) -> str:
+        try:
+            return decode_payload(envelope.payload, ErrorMessage).error
+        except EncodingError as error:
+            return f"(unreadable ErrorMessage: {error})"
 
     def _read_reply(self, body: bytes, sent: Envelope) -> Envelope | None:
         """A signed reply envelope to ``sent`` in a response body, None for ``{}``."""
@@ -293,31 +322,78 @@ class Agent:
         replies: Iterable[type[Model]],
         session: uuid.UUID | None = None,
         protocol_digest: str | None = None,
+        sync: bool = True,
+        timeout: float | None = None,
     ) -> Model | None:
-        """Sends in sync mode; the target's reply (one of ``replies``), or None if its
-        handler did not reply. Raises ErrorReply if the reply is an ErrorMessage."""
+        """Sends ``message`` to ``to`` and returns its reply, one of ``replies``; raises
+        ErrorReply if the reply is an ErrorMessage.
+
+        - ``sync=True`` (Farthing peers): the reply is the body of the HTTP answer and
+          must be an envelope signed by ``to``; None if its handler did not reply.
+        - ``sync=False`` (any uAgents peer: uagents leaves its sync replies unsigned):
+          the reply is the first envelope from ``to`` in this session, with one of
+          ``replies``' models, that reaches this agent's ``/submit`` (checked there like
+          any message, and not passed to a handler) within ``timeout`` seconds (the
+          agent's ``timeout`` by default); NoReply otherwise. The agent must be running
+          and reachable by ``to``."""
         envelope = self.make_message(to, message, session=session, protocol_digest=protocol_digest)
-        body = await self.deliver(envelope, sync=True)
-        try:
-            reply = self._read_reply(body, envelope)
-            if reply is None:
-                return None
-            self._guard.check(reply, self._clock())
-        except (WalletError, ValueError) as error:
-            raise DeliveryFailed(to, f"invalid sync reply: {error}") from None
-        for model in replies:
+        expected = tuple(replies)
+        if sync:
+            body = await self.deliver(envelope, sync=True)
+            try:
+                reply = self._read_reply(body, envelope)
+                if reply is None:
+                    return None
+                self._guard.check(reply, self._clock())
+            except (WalletError, ValueError) as error:
+                raise DeliveryFailed(to, f"invalid sync reply: {error}") from None
+        else:
+            reply = await self._await_reply(envelope, expected, timeout)
+        if reply.schema_digest == ERROR_DIGEST:
+            raise ErrorReply(to, self._error_text(reply))
+        for model in expected:
             if model_digest(model) == reply.schema_digest:
                 try:
                     return decode_payload(reply.payload, model)
                 except EncodingError as error:
-                    raise DeliveryFailed(to, f"invalid sync reply: {error}") from None
+                    raise DeliveryFailed(to, f"invalid reply: {error}") from None
         raise DeliveryFailed(to, f"the reply's model {reply.schema_digest} was not expected")
+
+    async def _await_reply(
+        self, envelope: Envelope, replies: tuple[type[Model], ...], timeout: float | None
+    ) -> Envelope:
+        if not replies:
+            raise ValueError("an async-mode ask needs the models its reply may have")
+        wait = timeout if timeout is not None else self._timeout.total or 10.0
+        key = (envelope.target, envelope.session)
+        waiter = _Waiter(
+            frozenset(model_digest(model) for model in replies),
+            asyncio.get_running_loop().create_future(),
+        )
+        self._waiters.setdefault(key, []).append(waiter)
+        try:
+            await self.deliver(envelope)
+            try:
+                return await asyncio.wait_for(waiter.future, wait)
+            except TimeoutError:
+                raise NoReply(envelope.target, wait) from None
+        finally:
+            waiting = self._waiters[key]
+            waiting.remove(waiter)
+            if not waiting:
+                del self._waiters[key]
 
     # ------------------------------------------------------------ receiving
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         sync = request.headers.get(SYNC_HEADER, "").lower() == "sync"
-        body = await request.read()
+        status, body = await self.receive(await request.read(), sync=sync)
+        return web.Response(body=body, status=status, content_type="application/json")
+
+    async def receive(self, body: bytes, *, sync: bool = False) -> tuple[int, bytes]:
+        """Handles one envelope's JSON as ``POST /submit`` does (steps 1 to 4 of the
+        module docstring); the HTTP status and body of the answer. A mailbox poller
+        passes fetched envelopes here."""
         try:
             envelope = envelope_from_json(body)
         except EncodingError as error:
@@ -334,9 +410,11 @@ class Agent:
             status = 503 if error.retryable else 400
             self.logger.info("refused %s from %s: %s", error.reason, envelope.sender, error)
             return await self._refuse(envelope, f"{error.reason}: {error}", status, notify=False)
+        if self._answers_a_waiter(envelope):
+            return 200, b"{}"
         if envelope.schema_digest == ERROR_DIGEST:
             await self._received_error(envelope)
-            return web.json_response({})
+            return 200, b"{}"
         route = self._routes.get(envelope.schema_digest)
         if route is None:
             problem = f"unknown model {envelope.schema_digest}"
@@ -348,26 +426,37 @@ class Agent:
         context = Context(self, envelope, route, sync=sync)
         try:
             await route.handler(context, envelope.sender, message)
+        except MessageRefused as refused:
+            self.logger.info("refused a message from %s: %s", envelope.sender, refused)
+            problem = f"{refused.reason}: {refused}"
+            return await self._refuse(envelope, problem, 200, notify=not sync)
         except Exception:
             self.logger.exception("the handler of %s failed", route.model.__name__)
             problem = f"the handler of {route.model.__name__} failed"
             return await self._refuse(envelope, problem, 200, notify=not sync)
         if sync and context.sync_reply is not None:
-            return self._envelope_response(context.sync_reply, 200)
-        return web.json_response({})
+            return 200, envelope_to_bytes(context.sync_reply)
+        return 200, b"{}"
 
-    def _bad_request(self, problem: str) -> web.Response:
+    def _answers_a_waiter(self, envelope: Envelope) -> bool:
+        """Hands ``envelope`` to the async-mode :meth:`ask` waiting for it (same sender and
+        session, an expected model or an ErrorMessage), if there is one."""
+        waiters = self._waiters.get((envelope.sender, envelope.session), [])
+        for waiter in waiters:
+            if not waiter.future.done() and (
+                envelope.schema_digest in waiter.digests or envelope.schema_digest == ERROR_DIGEST
+            ):
+                waiter.future.set_result(envelope)
+                return True
+        return False
+
+    def _bad_request(self, problem: str) -> tuple[int, bytes]:
         self.logger.info("refused an envelope: %s", problem)
-        return web.json_response({"error": problem}, status=400)
-
-    def _envelope_response(self, envelope: Envelope, status: int) -> web.Response:
-        return web.Response(
-            body=envelope_to_bytes(envelope), status=status, content_type="application/json"
-        )
+        return 400, json.dumps({"error": problem}).encode()
 
     async def _refuse(
         self, envelope: Envelope, problem: str, status: int, *, notify: bool
-    ) -> web.Response:
+    ) -> tuple[int, bytes]:
         """The signed ErrorMessage to the (authenticated) sender as the response body;
         with ``notify``, also sent to the sender's endpoint (best effort)."""
         error = self.make_message(
@@ -381,13 +470,10 @@ class Agent:
                 await self.deliver(error)
             except WalletError as failure:
                 self.logger.info("could not send the error reply: %s", failure)
-        return self._envelope_response(error, status)
+        return status, envelope_to_bytes(error)
 
     async def _received_error(self, envelope: Envelope) -> None:
-        try:
-            text = decode_payload(envelope.payload, ErrorMessage).error
-        except EncodingError as error:
-            text = f"(unreadable ErrorMessage: {error})"
+        text = self._error_text(envelope)
         self.logger.warning("%s answered with an error: %s", envelope.sender, text)
         if self._on_error is not None:
             try:

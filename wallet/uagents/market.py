@@ -30,10 +30,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from wallet.client.transport import HttpTransport
 from wallet.codec import address_hex, parse_address
 from wallet.eip712 import order_digest
-from wallet.errors import InvalidReceipt, PaymentMismatch, SessionRefused, WalletError
+from wallet.errors import (
+    InvalidReceipt,
+    MessageRefused,
+    PaymentMismatch,
+    SessionRefused,
+    WalletError,
+)
 from wallet.signing import PrivateKey
 from wallet.types import Address, Certificate, Hash32
 from wallet.uagents.agent import Agent
@@ -143,15 +148,10 @@ class Seller:
         self._serve = serve
         self._clock = clock
         self._fetch_timeout = fetch_timeout
-        self._transport = HttpTransport(timeout=fetch_timeout)
         self._used: set[str] = set()  # transaction ids spent, across all sessions
         self._quotes = 0
         agent.include(self._negotiation())
         agent.include(self._payment())
-
-    async def close(self) -> None:
-        """Closes the HTTP connections to the nodes."""
-        await self._transport.close()
 
     def _step(self, ctx: Context, message: Message, sender: Role) -> Transition:
         """Applies ``message`` to the session of (peer, envelope session) and stores the
@@ -243,7 +243,11 @@ class Seller:
                 raise PaymentMismatch("CommitPayment", Phase.OPEN, "a payment used before")
             _, events = self._step(ctx, msg, Role.BUYER)  # funds, recipient, reference
             (check,) = [e for e in events if isinstance(e, VerifyPayment)]
-            certificate = await self._fetch(check.transaction_id)
+            # The payer delivered it to a quorum before committing, so some node has it
+            # unless the buyer lies.
+            certificate = await self.wallet.certificate(
+                check.transaction_id, timeout=self._fetch_timeout
+            )
             try:
                 if certificate is None:
                     raise InvalidReceipt("no node has the certificate")
@@ -262,24 +266,6 @@ class Seller:
 
         return proto
 
-    async def _fetch(self, digest: Hash32) -> Certificate | None:
-        """The certificate with ``digest`` from the first node that has it (GET
-        /v1/certificates/{digest}); the payer delivered it to a quorum before
-        committing, so some node has it unless the buyer lies. None after
-        ``fetch_timeout``."""
-        deadline = time.monotonic() + self._fetch_timeout
-        while True:
-            for endpoint in self.wallet.network.endpoints:
-                try:
-                    found = await self._transport.get_certificate(endpoint, digest)
-                except WalletError:
-                    continue
-                if found is not None:
-                    return found.certificate
-            if time.monotonic() >= deadline:
-                return None
-            await asyncio.sleep(0.05)
-
 
 _MARKET_DIGEST: Final = protocol_digest({ServiceResult: frozenset()})
 
@@ -287,7 +273,12 @@ _MARKET_DIGEST: Final = protocol_digest({ServiceResult: frozenset()})
 class Buyer:
     """Buys from the seller agent ``seller`` (its ``agent1...`` address) on ``agent``
     (a protocol receiving RequestPayment and ServiceResult is added to it), paying from
-    ``wallet``. One session at a time."""
+    ``wallet``. One session at a time.
+
+    ``sync=True`` suits a Farthing seller: each answer comes back in the HTTP response,
+    and the seller need not reach the buyer except for the content. With a uAgents
+    seller, pass ``sync=False``: uagents leaves sync replies unsigned, so every answer is
+    awaited as a message to ``agent``'s endpoint (``reply_timeout`` seconds at most)."""
 
     def __init__(
         self,
@@ -295,15 +286,19 @@ class Buyer:
         wallet: FarthingWallet,
         seller: str,
         *,
+        sync: bool = True,
+        reply_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.agent = agent
         self.wallet = wallet
         self.seller = seller
+        self.sync = sync
         self.session_id = uuid.uuid4()
         self.state = new_session(Role.BUYER)
+        self._reply_timeout = reply_timeout
         self._clock = clock
-        self._results: dict[str, ServiceResult] = {}
+        self._results: dict[str, asyncio.Future[ServiceResult]] = {}
         agent.include(self._protocol())
 
     @property
@@ -320,21 +315,30 @@ class Buyer:
 
         @proto.on_message(RequestPayment)
         async def on_request_payment(ctx: Context, sender: str, msg: RequestPayment) -> None:
+            # In sync mode the seller's RequestPayment arrives here, during the accept.
             if sender != self.seller or ctx.session != self.session_id:
-                raise ValueError("a payment request from another seller or session")
+                raise MessageRefused("a payment request from another seller or session")
             self._step(msg, Role.SELLER)
 
         @proto.on_message(ServiceResult)
         async def on_result(ctx: Context, sender: str, msg: ServiceResult) -> None:
-            if sender != self.seller or ctx.session != self.session_id:
-                raise ValueError("a result from another seller or session")
-            self._results[msg.transaction_id] = msg
+            pending = self._results.get(msg.transaction_id)
+            if sender != self.seller or ctx.session != self.session_id or pending is None:
+                raise MessageRefused("a result for no request of this buyer's session")
+            if not pending.done():
+                pending.set_result(msg)
 
         return proto
 
     async def _ask(self, message: Model, replies: set[type[Model]], digest: str) -> Model | None:
         return await self.agent.ask(
-            self.seller, message, replies=replies, session=self.session_id, protocol_digest=digest
+            self.seller,
+            message,
+            replies=replies,
+            session=self.session_id,
+            protocol_digest=digest,
+            sync=self.sync,
+            timeout=self._reply_timeout,
         )
 
     async def request_quote(
@@ -360,7 +364,12 @@ class Buyer:
         digest = quote_hash(self.quote)
         accept = AcceptQuote(quote_id=self.quote.quote_id, quote_hash=hex32(digest))
         self._step(accept, Role.BUYER)
-        await self._ask(accept, set(), _NEGOTIATION_DIGEST)
+        if self.sync:
+            await self._ask(accept, set(), _NEGOTIATION_DIGEST)  # RequestPayment meanwhile
+        else:
+            request = await self._ask(accept, {RequestPayment}, _NEGOTIATION_DIGEST)
+            if isinstance(request, RequestPayment):
+                self._step(request, Role.SELLER)
         if self.state.phase is not Phase.PAYMENT_REQUESTED:
             raise WalletError("the seller did not request the payment")
         return digest
@@ -395,10 +404,17 @@ class Buyer:
             raise WalletError(f"the seller cancelled the payment: {answer.reason}")
         request = ServiceRequest(quote_hash=hex32(accepted), transaction_id=tx, body=body)
         self._step(request, Role.BUYER)
-        receipt = await self._ask(request, {DeliveryReceipt}, _NEGOTIATION_DIGEST)
-        result = self._results.pop(tx, None)
-        if not isinstance(receipt, DeliveryReceipt) or result is None:
-            raise InvalidReceipt("the seller did not deliver the content and its receipt")
+        pending = self._results[tx] = asyncio.get_running_loop().create_future()
+        try:
+            receipt = await self._ask(request, {DeliveryReceipt}, _NEGOTIATION_DIGEST)
+            # The seller sends the content before it answers with the receipt.
+            result = await asyncio.wait_for(pending, self._reply_timeout)
+        except TimeoutError:
+            raise InvalidReceipt("the seller sent a receipt but not the content") from None
+        finally:
+            del self._results[tx]
+        if not isinstance(receipt, DeliveryReceipt):
+            raise InvalidReceipt("the seller did not answer with a delivery receipt")
         seller: Address = parse_address(quote.payee, field="payee")
         verify_delivery(
             receipt,
