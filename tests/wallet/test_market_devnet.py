@@ -22,8 +22,20 @@ from wallet.errors import ErrorReply, WalletError
 from wallet.signing import PrivateKey
 from wallet.uagents.agent import Agent
 from wallet.uagents.market import Buyer, Offer, Seller
-from wallet.uagents.negotiation import DeliveryReceipt, ServiceRequest, hex32, quote_amount
-from wallet.uagents.payment import CancelPayment, CommitPayment, CompletePayment, Funds
+from wallet.uagents.negotiation import (
+    AcceptQuote,
+    DeliveryReceipt,
+    ServiceRequest,
+    hex32,
+    quote_amount,
+)
+from wallet.uagents.payment import (
+    CancelPayment,
+    CommitPayment,
+    CompletePayment,
+    Funds,
+    RequestPayment,
+)
 from wallet.uagents.resolver import StaticResolver
 from wallet.uagents.sessions import Phase
 
@@ -84,11 +96,11 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
                 assert (quote.unit_price, quote.units, quote.metered) == (str(PRICE), 100, True)
                 accepted = await buyer.accept()
 
-                # Unpaid: a request naming no completed payment is refused.
+                # Unpaid: a request before any payment is out of turn.
                 unpaid = ServiceRequest(
                     quote_hash=hex32(accepted), transaction_id="0x" + "ab" * 32, body="free?"
                 )
-                with pytest.raises(ErrorReply):
+                with pytest.raises(ErrorReply, match="out_of_turn: ServiceRequest refused"):
                     await buyer_agent.ask(
                         seller_agent.address, unpaid, replies={DeliveryReceipt},
                         session=buyer.session_id,
@@ -106,7 +118,7 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
                 replay = ServiceRequest(
                     quote_hash=hex32(accepted), transaction_id=next(iter(digests)), body="again"
                 )
-                with pytest.raises(ErrorReply):
+                with pytest.raises(ErrorReply, match="not_paid: ServiceRequest refused"):
                     await buyer_agent.ask(
                         seller_agent.address, replay, replies={DeliveryReceipt},
                         session=buyer.session_id,
@@ -151,6 +163,55 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
                 assert "reference" in (answer.reason or "")
                 state = seller.sessions[(buyer_agent.address, buyer.session_id)]
                 assert state.phase is Phase.CANCELLED
+
+    asyncio.run(scenario())
+
+
+def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
+    """Buyer(sync=False), as used with uAgents sellers: every answer of the Farthing
+    seller is a message of its own to the buyer's endpoint. An out-of-turn message is
+    refused with its reason."""
+    m = devnet.manifest
+    buyer_key = PrivateKey.from_hex(m.agents[0].private_key)  # public devnet test keys
+    seller_key = PrivateKey.from_hex(m.agents[1].private_key)
+    usdf = m.contracts.stable
+
+    async def scenario() -> None:
+        async with (
+            connect(
+                rpc_url=m.rpc_url, vault=m.contracts.vault, key=buyer_key,
+                data_dir=tmp_path / "buyer",
+            ) as bw,
+            connect(
+                rpc_url=m.rpc_url, vault=m.contracts.vault, key=seller_key,
+                data_dir=tmp_path / "seller",
+            ) as sw,
+        ):  # fmt: skip
+            await bw.deposit("0.1 USDF", timeout=30)
+            seller_before = (await sw.balance("USDF")).units
+            resolver = StaticResolver()
+            seller_agent = Agent(seller_key, name="seller", resolver=resolver)
+            buyer_agent = Agent(buyer_key, name="buyer", resolver=resolver)
+            Seller(seller_agent, sw, seller_key, {"shout": Offer(usdf, PRICE)}, shout)
+            buyer = Buyer(buyer_agent, bw, seller_agent.address, sync=False)
+            async with seller_agent, buyer_agent:
+                resolver.add(seller_agent.address, seller_agent.endpoint)
+                resolver.add(buyer_agent.address, buyer_agent.endpoint)
+                await buyer.request_quote("shout", units=3, max_unit_price=PRICE, token=usdf)
+                accepted = await buyer.accept()
+                with pytest.raises(ErrorReply, match="out_of_turn: AcceptQuote refused"):
+                    await buyer_agent.ask(
+                        seller_agent.address,
+                        AcceptQuote(quote_id=buyer.quote.quote_id, quote_hash=hex32(accepted)),
+                        replies={RequestPayment},
+                        session=buyer.session_id,
+                        sync=False,
+                    )
+                for i in range(3):
+                    delivered = await buyer.request(f"async {i}")
+                    assert delivered.content == f"ASYNC {i}"
+                await buyer.close()
+            assert (await sw.balance("USDF")).units == seller_before + 3 * PRICE
 
     asyncio.run(scenario())
 

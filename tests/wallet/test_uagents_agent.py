@@ -18,7 +18,7 @@ from uagents_core.identity import Identity
 from uagents_core.models import ERROR_MESSAGE_DIGEST
 from uagents_core.models import Model as UaModel
 
-from wallet.errors import DeliveryFailed, ErrorReply
+from wallet.errors import DeliveryFailed, ErrorReply, MessageRefused, NoReply
 from wallet.keys import agent_address
 from wallet.signing import PrivateKey
 from wallet.uagents.agent import Agent
@@ -68,6 +68,10 @@ def seller_protocol(seen: list[str]) -> Protocol:
         seen.append(msg.text)
         if msg.text == "wrong reply":
             await ctx.reply(Other(n=1))  # not in replies: ReplyNotAllowed
+        if msg.text == "refuse":
+            raise MessageRefused("pings must not say refuse")
+        if msg.text == "silence":
+            return
         await ctx.reply(Pong(text=msg.text.upper()))
 
     return proto
@@ -293,3 +297,55 @@ def test_agent_guide_example_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "text='HI'"
+
+
+@pytest.mark.asyncio
+async def test_async_ask_takes_the_reply_from_the_endpoint(pair: Pair) -> None:
+    """In async mode the seller's Pong is a message of its own to the buyer's /submit; it
+    answers the ask instead of reaching the buyer's Pong handler."""
+    reply = await pair.buyer.ask(pair.seller.address, Ping(text="hi"), replies=[Pong], sync=False)
+    assert reply == Pong(text="HI")
+    assert pair.pongs.empty()
+    assert pair.buyer._waiters == {}  # nothing left waiting
+    with pytest.raises(ValueError, match="needs the models"):
+        await pair.buyer.ask(pair.seller.address, Ping(text="x"), replies=[], sync=False)
+
+
+@pytest.mark.asyncio
+async def test_async_ask_without_a_reply_times_out(pair: Pair) -> None:
+    started = time.monotonic()
+    with pytest.raises(NoReply, match=r"no expected reply within 0\.3 s"):
+        await pair.buyer.ask(
+            pair.seller.address, Ping(text="silence"), replies=[Pong], sync=False, timeout=0.3
+        )
+    assert 0.3 <= time.monotonic() - started < 5
+    assert pair.seen == ["silence"] and pair.buyer._waiters == {}
+
+
+@pytest.mark.parametrize("sync", [True, False])
+@pytest.mark.asyncio
+async def test_a_handlers_refusal_reaches_the_sender_with_its_reason(
+    pair: Pair, sync: bool
+) -> None:
+    with pytest.raises(ErrorReply, match="refused: pings must not say refuse"):
+        await pair.buyer.ask(pair.seller.address, Ping(text="refuse"), replies=[Pong], sync=sync)
+    await still_serving(pair)
+
+
+@pytest.mark.asyncio
+async def test_receive_is_the_submit_path(pair: Pair) -> None:
+    """Agent.receive (what a mailbox poller calls) checks and handles like POST /submit."""
+    envelope = ping_envelope(pair.seller.address, text="by mail")
+    status, body = await pair.seller.receive(envelope_to_bytes(envelope))
+    assert (status, body) == (200, b"{}")
+    assert pair.seen == ["by mail"]
+    assert await asyncio.wait_for(pair.pongs.get(), 5) == (
+        pair.seller.address,
+        envelope.session,
+        "BY MAIL",
+    )
+    status, body = await pair.seller.receive(envelope_to_bytes(envelope))  # the same again
+    assert status == 400 and "replayed" in error_text(body, pair.buyer.address)
+    status, body = await pair.seller.receive(b"not json")
+    assert status == 400 and b"not a valid envelope" in body
+    assert pair.seen == ["by mail"]

@@ -24,6 +24,7 @@ payment already used) reach the buyer as :class:`~wallet.errors.ErrorReply`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
 __all__ = ["Buyer", "Delivered", "Offer", "Seller", "ServiceResult"]
 
 MARKET_PROTOCOL_NAME: Final = "farthing-market-delivery"
+log = logging.getLogger("wallet.uagents.market")
 
 
 # Comments, not docstrings: a docstring would change the digest.
@@ -227,6 +229,7 @@ class Seller:
                 self._key, state.accepted, serve.transaction_id, content.encode()
             )
             await ctx.reply(receipt)
+            log.info("served request %d of %s paid by %s", state.served, sender, msg.transaction_id)
 
         @proto.on_message(CloseSession)
         async def on_close(ctx: Context, sender: str, msg: CloseSession) -> None:
@@ -263,6 +266,9 @@ class Seller:
             complete = CompletePayment(transaction_id=msg.transaction_id)
             self._step(ctx, complete, Role.SELLER)
             await ctx.reply(complete)
+            log.info(
+                "completed payment %s of %s from %s", msg.transaction_id, msg.funds.amount, sender
+            )
 
         return proto
 
@@ -422,6 +428,13 @@ class Buyer:
             quote=accepted,
             transaction_id=Hash32(bytes.fromhex(tx[2:])),
             content=result.content.encode(),
+        )
+        log.info(
+            "paid %d for request %d of %s (payment %s completed, receipt verified)",
+            amount,
+            self.state.served,
+            self.seller,
+            tx,
         )
         return Delivered(result.content, receipt, certificate)
 
