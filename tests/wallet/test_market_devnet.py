@@ -170,7 +170,7 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
 def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
     """Buyer(sync=False), as used with uAgents sellers: every answer of the Farthing
     seller is a message of its own to the buyer's endpoint. An out-of-turn message is
-    refused with its reason."""
+    refused with its reason; the seller closes the session."""
     m = devnet.manifest
     buyer_key = PrivateKey.from_hex(m.agents[0].private_key)  # public devnet test keys
     seller_key = PrivateKey.from_hex(m.agents[1].private_key)
@@ -192,7 +192,7 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
             resolver = StaticResolver()
             seller_agent = Agent(seller_key, name="seller", resolver=resolver)
             buyer_agent = Agent(buyer_key, name="buyer", resolver=resolver)
-            Seller(seller_agent, sw, seller_key, {"shout": Offer(usdf, PRICE)}, shout)
+            seller = Seller(seller_agent, sw, seller_key, {"shout": Offer(usdf, PRICE)}, shout)
             buyer = Buyer(buyer_agent, bw, seller_agent.address, sync=False)
             async with seller_agent, buyer_agent:
                 resolver.add(seller_agent.address, seller_agent.endpoint)
@@ -210,7 +210,11 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
                 for i in range(3):
                     delivered = await buyer.request(f"async {i}")
                     assert delivered.content == f"ASYNC {i}"
-                await buyer.close()
+                # The seller closes the session: the buyer's machine follows.
+                await seller.close_session(buyer_agent.address, buyer.session_id, "closing")
+                assert buyer.state.phase is Phase.CLOSED
+                with pytest.raises(WalletError, match="phase closed"):
+                    await buyer.request("after the close")
             assert (await sw.balance("USDF")).units == seller_before + 3 * PRICE
 
     asyncio.run(scenario())

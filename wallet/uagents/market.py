@@ -18,7 +18,13 @@ sends ``ServiceRequest`` (sync); the seller runs its handler, sends the content 
 :class:`ServiceResult` and answers the :class:`~.negotiation.DeliveryReceipt` over it.
 Every message, sent or received, goes through :func:`~.sessions.transition` on both
 sides; the seller's refusals (an unpaid request, a payment that does not match, a
-payment already used) reach the buyer as :class:`~wallet.errors.ErrorReply`.
+payment already used) reach the buyer as :class:`~wallet.errors.ErrorReply` naming the
+reason (``not_paid: ...``). Either side may close the session (:meth:`Buyer.close`,
+:meth:`Seller.close_session`).
+
+``(sync)`` above is the default, for Farthing sellers. A uAgents seller answers each
+message with a message of its own (uagents leaves sync replies unsigned), so a buyer of
+one passes ``sync=False`` and its :class:`~.agent.Agent` must be reachable by the seller.
 """
 
 from __future__ import annotations
@@ -143,6 +149,7 @@ class Seller:
     ) -> None:
         if key.address != wallet.address:
             raise ValueError("the receipt key must be the key of the wallet's account")
+        self.agent = agent
         self.wallet = wallet
         self.offers = dict(offers)
         self.sessions: dict[tuple[str, uuid.UUID], Session] = {}
@@ -154,6 +161,17 @@ class Seller:
         self._quotes = 0
         agent.include(self._negotiation())
         agent.include(self._payment())
+
+    async def close_session(
+        self, buyer: str, session: uuid.UUID, reason: str | None = None
+    ) -> None:
+        """Ends the session ``session`` with ``buyer`` (CloseSession to the buyer): later
+        requests in it are refused. Raises OutOfTurn unless it is accepted or open."""
+        key = (buyer, session)
+        message = CloseSession(reason=reason)
+        state = self.sessions.get(key, new_session(Role.SELLER))
+        self.sessions[key] = transition(state, message, Role.SELLER, int(self._clock())).state
+        await self.agent.send(buyer, message, session=session, protocol_digest=_NEGOTIATION_DIGEST)
 
     def _step(self, ctx: Context, message: Message, sender: Role) -> Transition:
         """Applies ``message`` to the session of (peer, envelope session) and stores the
@@ -278,8 +296,9 @@ _MARKET_DIGEST: Final = protocol_digest({ServiceResult: frozenset()})
 
 class Buyer:
     """Buys from the seller agent ``seller`` (its ``agent1...`` address) on ``agent``
-    (a protocol receiving RequestPayment and ServiceResult is added to it), paying from
-    ``wallet``. One session at a time.
+    (a protocol receiving RequestPayment, ServiceResult and CloseSession is added to it,
+    so one Agent hosts a Buyer or a Seller, not both), paying from ``wallet``. One
+    session at a time.
 
     ``sync=True`` suits a Farthing seller: each answer comes back in the HTTP response,
     and the seller need not reach the buyer except for the content. With a uAgents
@@ -325,6 +344,13 @@ class Buyer:
             if sender != self.seller or ctx.session != self.session_id:
                 raise MessageRefused("a payment request from another seller or session")
             self._step(msg, Role.SELLER)
+
+        @proto.on_message(CloseSession)
+        async def on_close(ctx: Context, sender: str, msg: CloseSession) -> None:
+            if sender != self.seller or ctx.session != self.session_id:
+                raise MessageRefused("a CloseSession from another seller or session")
+            self._step(msg, Role.SELLER)
+            log.info("%s closed the session: %s", sender, msg.reason)
 
         @proto.on_message(ServiceResult)
         async def on_result(ctx: Context, sender: str, msg: ServiceResult) -> None:
