@@ -1,4 +1,4 @@
-"""Selling and buying a metered service between two agents (docs/protocol.md 6.6).
+"""Selling and buying a metered service between two agents (docs/protocol.md 6.7).
 
 The shells around :mod:`.sessions`: :class:`Seller` answers quote requests from a price
 list, checks every payment on the ledger and serves each paid request with a signed

@@ -1,5 +1,5 @@
 """The farthing-negotiation protocol: its message models, the quote hash, the delivery
-receipt. Pure: no I/O, no clock (docs/protocol.md 6.6 is the specification).
+receipt. Pure: no I/O, no clock (docs/protocol.md 6.7 is the specification).
 
 Conventions of every model (declared without docstrings: a docstring would change the
 digest, see :mod:`.models`):

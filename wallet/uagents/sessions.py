@@ -1,4 +1,4 @@
-"""One negotiation-and-payment session as a pure state machine (docs/protocol.md 6.6).
+"""One negotiation-and-payment session as a pure state machine (docs/protocol.md 6.7).
 
 Rule 1: nothing here does I/O or reads a clock; time comes in as ``now`` (unix seconds).
 Rule 2: the state is immutable; :func:`transition` returns a new state and the events
