@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -158,7 +159,6 @@ class Seller:
         self._clock = clock
         self._fetch_timeout = fetch_timeout
         self._used: set[str] = set()  # transaction ids spent, across all sessions
-        self._quotes = 0
         agent.include(self._negotiation())
         agent.include(self._payment())
 
@@ -198,9 +198,11 @@ class Seller:
             elif offer.unit_price > int(msg.max_unit_price) or msg.units > offer.units:
                 answer = DeclineRequest(reason="the price or the number of units")
             else:
-                self._quotes += 1
                 answer = Quote(
-                    quote_id=f"q{self._quotes}",
+                    # Random: a payment binds the quote's hash (its reference), so a
+                    # quote must never repeat, not even after a restart of the seller,
+                    # which forgets its sessions and the payments they used.
+                    quote_id=secrets.token_hex(16),
                     service=msg.service,
                     units=msg.units,
                     unit_price=str(offer.unit_price),
