@@ -169,8 +169,8 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
 
 def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
     """Buyer(sync=False), as used with uAgents sellers: every answer of the Farthing
-    seller is a message of its own to the buyer's endpoint. An out-of-turn message is
-    refused with its reason; the seller closes the session."""
+    seller is a message of its own to the buyer's endpoint. Reject, counter offers, an
+    out-of-turn message refused with its reason; the seller closes the session."""
     m = devnet.manifest
     buyer_key = PrivateKey.from_hex(m.agents[0].private_key)  # public devnet test keys
     seller_key = PrivateKey.from_hex(m.agents[1].private_key)
@@ -192,12 +192,32 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
             resolver = StaticResolver()
             seller_agent = Agent(seller_key, name="seller", resolver=resolver)
             buyer_agent = Agent(buyer_key, name="buyer", resolver=resolver)
-            seller = Seller(seller_agent, sw, seller_key, {"shout": Offer(usdf, PRICE)}, shout)
+            offer = Offer(usdf, 2 * PRICE, min_unit_price=PRICE)
+            seller = Seller(seller_agent, sw, seller_key, {"shout": offer}, shout)
             buyer = Buyer(buyer_agent, bw, seller_agent.address, sync=False)
             async with seller_agent, buyer_agent:
                 resolver.add(seller_agent.address, seller_agent.endpoint)
                 resolver.add(buyer_agent.address, buyer_agent.endpoint)
-                await buyer.request_quote("shout", units=3, max_unit_price=PRICE, token=usdf)
+
+                def seller_phase() -> Phase:
+                    return seller.sessions[(buyer_agent.address, buyer.session_id)].phase
+
+                # Negotiation: a quote rejected; a counter below the floor declined; a
+                # counter at the floor quoted back at that price.
+                await buyer.request_quote("shout", units=3, max_unit_price=PRICE * 2, token=usdf)
+                await buyer.reject("too dear")
+                assert buyer.state.phase is seller_phase() is Phase.REJECTED
+                first = await buyer.request_quote(
+                    "shout", units=3, max_unit_price=PRICE * 2, token=usdf
+                )
+                assert first.unit_price == str(2 * PRICE)
+                with pytest.raises(WalletError, match="declined"):
+                    await buyer.counter(PRICE - 1)
+                assert buyer.state.phase is seller_phase() is Phase.DECLINED
+                await buyer.request_quote("shout", units=3, max_unit_price=PRICE * 2, token=usdf)
+                quote = await buyer.counter(PRICE)
+                assert (quote.unit_price, quote.units) == (str(PRICE), 3)
+                assert quote.quote_id != first.quote_id
                 accepted = await buyer.accept()
                 with pytest.raises(ErrorReply, match="out_of_turn: AcceptQuote refused"):
                     await buyer_agent.ask(

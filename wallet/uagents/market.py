@@ -56,10 +56,12 @@ from wallet.uagents.negotiation import (
     PAYMENT_METHOD,
     AcceptQuote,
     CloseSession,
+    CounterOffer,
     DeclineRequest,
     DeliveryReceipt,
     Quote,
     QuoteRequest,
+    RejectQuote,
     ServiceRequest,
     hex32,
     negotiation_protocol_digest,
@@ -111,13 +113,32 @@ class ServiceResult(Model):
 @dataclass(frozen=True, slots=True)
 class Offer:
     """One line of the seller's price list: up to ``units`` requests of the service at
-    ``unit_price`` base units of ``token`` (``0x`` hex) each, quotes valid ``ttl`` s."""
+    ``unit_price`` base units of ``token`` (``0x`` hex) each, quotes valid ``ttl`` s. A
+    counter offer at ``min_unit_price`` or more (default: ``unit_price``, no discount)
+    is quoted back at the buyer's price; a lower one is declined."""
 
     token: str
     unit_price: int
     units: int = 1000
     terms: str = "metered, one payment per request"
     ttl: int = 600
+    min_unit_price: int | None = None
+
+    def quote(self, service: str, units: int, unit_price: int, payee: str, now: int) -> Quote:
+        return Quote(
+            # Random: a payment binds the quote's hash (its reference), so a quote must
+            # never repeat, not even after a restart of the seller, which forgets its
+            # sessions and the payments they used.
+            quote_id=secrets.token_hex(16),
+            service=service,
+            units=units,
+            unit_price=str(unit_price),
+            token=self.token,
+            payee=payee,
+            expires=now + self.ttl,
+            terms=self.terms,
+            metered=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +174,7 @@ class Seller:
         self.agent = agent
         self.wallet = wallet
         self.offers = dict(offers)
+        self._payee = address_hex(wallet.address)
         self.sessions: dict[tuple[str, uuid.UUID], Session] = {}
         self._key = key
         self._serve = serve
@@ -198,22 +220,35 @@ class Seller:
             elif offer.unit_price > int(msg.max_unit_price) or msg.units > offer.units:
                 answer = DeclineRequest(reason="the price or the number of units")
             else:
-                answer = Quote(
-                    # Random: a payment binds the quote's hash (its reference), so a
-                    # quote must never repeat, not even after a restart of the seller,
-                    # which forgets its sessions and the payments they used.
-                    quote_id=secrets.token_hex(16),
-                    service=msg.service,
-                    units=msg.units,
-                    unit_price=str(offer.unit_price),
-                    token=offer.token,
-                    payee=address_hex(self.wallet.address),
-                    expires=int(self._clock()) + offer.ttl,
-                    terms=offer.terms,
-                    metered=True,
+                answer = offer.quote(
+                    msg.service, msg.units, offer.unit_price, self._payee, int(self._clock())
                 )
             self._step(ctx, answer, Role.SELLER)
             await ctx.reply(answer)
+
+        @proto.on_message(CounterOffer, replies={Quote, DeclineRequest})
+        async def on_counter(ctx: Context, sender: str, msg: CounterOffer) -> None:
+            state = self._step(ctx, msg, Role.BUYER).state
+            assert state.quote is not None
+            offer = self.offers[state.quote.service]
+            floor = offer.unit_price if offer.min_unit_price is None else offer.min_unit_price
+            answer: Quote | DeclineRequest
+            if int(msg.unit_price) < floor or msg.units > offer.units:
+                answer = DeclineRequest(reason="the counter offer's price or number of units")
+            else:
+                answer = offer.quote(
+                    state.quote.service,
+                    msg.units,
+                    int(msg.unit_price),
+                    self._payee,
+                    int(self._clock()),
+                )
+            self._step(ctx, answer, Role.SELLER)
+            await ctx.reply(answer)
+
+        @proto.on_message(RejectQuote)
+        async def on_reject(ctx: Context, sender: str, msg: RejectQuote) -> None:
+            self._step(ctx, msg, Role.BUYER)
 
         @proto.on_message(AcceptQuote)
         async def on_accept(ctx: Context, sender: str, msg: AcceptQuote) -> None:
@@ -385,13 +420,35 @@ class Buyer:
             service=service, units=units, max_unit_price=str(max_unit_price), token=token
         )
         self._step(request, Role.BUYER)
-        answer = await self._ask(request, {Quote, DeclineRequest}, _NEGOTIATION_DIGEST)
+        return await self._quote_or_decline(request)
+
+    async def _quote_or_decline(self, message: QuoteRequest | CounterOffer) -> Quote:
+        answer = await self._ask(message, {Quote, DeclineRequest}, _NEGOTIATION_DIGEST)
         if not isinstance(answer, Quote | DeclineRequest):
-            raise WalletError("the seller did not answer the quote request")
+            raise WalletError(f"the seller did not answer the {type(message).__name__}")
         self._step(answer, Role.SELLER)
         if isinstance(answer, DeclineRequest):
             raise WalletError(f"the seller declined: {answer.reason}")
         return answer
+
+    async def counter(self, unit_price: int, *, units: int | None = None) -> Quote:
+        """Proposes ``unit_price`` (and ``units``, by default the quote's) for the current
+        quote; the seller's new quote (checked), or WalletError if it declines."""
+        message = CounterOffer(
+            quote_id=self.quote.quote_id,
+            units=self.quote.units if units is None else units,
+            unit_price=str(unit_price),
+        )
+        self._step(message, Role.BUYER)
+        return await self._quote_or_decline(message)
+
+    async def reject(self, reason: str | None = None) -> None:
+        """Refuses the current quote; the session ends."""
+        message = RejectQuote(quote_id=self.quote.quote_id, reason=reason)
+        self._step(message, Role.BUYER)
+        await self.agent.send(
+            self.seller, message, session=self.session_id, protocol_digest=_NEGOTIATION_DIGEST
+        )
 
     async def accept(self) -> Hash32:
         """Accepts the quote; its hash. The seller's RequestPayment arrives meanwhile."""
