@@ -1,7 +1,8 @@
 """The node process: start-up checks, then the writer, the API server, the deposit
 watcher, the chain follower (new epochs, endpoints, tokens: node.chain.follower) and the
 purge of the agent directory and mailbox (node.directory_api) as tasks of one task
-group, until a signal stops it.
+group, and the peers' tasks (pushes, catch-up, witnessing, directory gossip:
+node.peers) owned by the PeerClient, until a signal stops it.
 
 Start-up refuses, with a message that says which setting to fix: an unreachable RPC URL,
 a wrong chain, an address that is not a Farthing Vault, a key that is not a member of the
@@ -25,11 +26,12 @@ from node.chain import ChainReader, DepositWatcher, WatcherConfig, committee_of
 from node.chain.follower import ChainFollower, ChainView
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
-from node.directory_api import DirectoryServices, purge_forever
+from node.directory_api import DirectoryServices, purge_forever, register_pulled
 from node.directory_api import install as install_directory
 from node.errors import NodeConfigError, UnknownEpochError
 from node.metrics import NodeMetrics
 from node.peers import Effects, PeerClient, PeerSettings
+from node.peers.directory import DirectoryGossip
 from node.peers.witness import Witness
 from node.state import NodeContext
 from node.state.records import Committee
@@ -169,8 +171,12 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         )
         app = make_app(services)
         install_streams(app, streams)
+        gossip = DirectoryGossip(peers)  # the same peer list as certificate pushes
         directory = DirectoryServices(
-            DirectoryStore(store.keyspace(b"d")), MailboxStore(store.keyspace(b"x")), me
+            DirectoryStore(store.keyspace(b"d")),
+            MailboxStore(store.keyspace(b"x")),
+            me,
+            on_stored=gossip.forward,
         )
         install_directory(app, directory)
         metrics.install(app, untimed=[STREAM_PATH])
@@ -212,6 +218,9 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
             )
             peers.spawn(catch_up, name="catch-up")
             peers.spawn(witness.run_forever(config.witness_interval), name="witness")
+            peers.spawn(gossip.run(), name="directory-gossip")
+            pull = gossip.pull_forever(lambda signed: register_pulled(directory, signed))
+            peers.spawn(pull, name="directory-pull")
             await (stop or asyncio.Event()).wait()
             for task in tasks:
                 task.cancel()

@@ -9,6 +9,10 @@ Rule 2: a record is served only while it is live; expired ones are filtered out 
 and purged later.
 Rule 3: a mailbox fetch is accepted only if it names this node, its timestamp is within
 ``FETCH_WINDOW`` of now, it is signed by the agent's key and its nonce was not seen.
+Rule 4 (gossip, docs/protocol.md 7.4): a record is forwarded to the peers only when it
+was ``stored`` (new, or replacing an older one); an unchanged or refused record is not,
+so a flood stops. A record pulled from a peer is checked only if it is news (a greater
+sequence than the kept one), and is not forwarded.
 
 Directory writes are not ledger state: they bypass the writer (node.store.directory
 writes each record and its indexes in one batch).
@@ -87,6 +91,12 @@ def check_record(signed: SignedRecord, kept: SignedRecord | None, now: int) -> R
             "a replacement needs a greater one",
         )
     return None
+
+
+def is_news(offered: SignedRecord, kept: SignedRecord | None) -> bool:
+    """Whether ``offered`` could replace ``kept`` (nothing kept, or a greater sequence):
+    the cheap test before :func:`check_record` verifies a pulled record's signature."""
+    return kept is None or offered.record.sequence > kept.record.sequence
 
 
 def check_fetch(

@@ -4,11 +4,18 @@ node.api's routes and sharing its error middleware (JSON errors, no 500 for any 
     POST /v1/directory                     register or replace a signed agent record
     GET  /v1/directory/agents/{agent}      an agent's live record
     GET  /v1/directory?protocol=|service=  live records by protocol digest or service
+    GET  /v1/directory/records?after=&limit=  every live record, a page in agent key order
     POST /v1/mailbox/{agent}               keep an envelope for an agent with a mailbox
     POST /v1/mailbox/{agent}/fetch         the agent acknowledges and fetches (signed)
 
 Writes go straight to node.store.directory (one batch each), not through the ledger's
 writer; the rules are node.directory's. The clock is read here, in the shell.
+
+A record stored by ``POST /v1/directory`` (new, or replacing an older one) is handed to
+``DirectoryServices.on_stored`` after the batch is written, which must return at once:
+the node gives its gossip's queue (node.peers.directory), so the client's reply never
+waits for the peers. :func:`register` is the same write for records pulled from a peer,
+without ``on_stored`` (pulled records are not forwarded: docs/protocol.md 7.4).
 """
 
 from __future__ import annotations
@@ -19,14 +26,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from node.api import ApiError, json_body
-from node.directory import CONFLICTS, Refused, check_fetch, check_record, is_live
+from node.directory import CONFLICTS, Refused, check_fetch, check_record, is_live, is_news
 from node.store.directory import (
     MAX_ENVELOPE,
+    MAX_RESULTS,
     DirectoryFull,
     DirectoryStore,
     MailboxFull,
@@ -36,6 +44,7 @@ from node.store.directory import (
 from wallet.directory import (
     PROTOCOL_PATTERN,
     SERVICE_NAME_PATTERN,
+    SignedRecord,
     fetch_from_json,
     signed_record_from_json,
     signed_record_to_json,
@@ -54,12 +63,18 @@ def _now() -> int:
     return int(time.time())
 
 
+def _ignore(signed: SignedRecord) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class DirectoryServices:
     directory: DirectoryStore
     mailbox: MailboxStore
     node_address: Address
     clock: Callable[[], int] = _now
+    #: Called with each record a client's POST stored (new or replacing); returns at once.
+    on_stored: Callable[[SignedRecord], None] = _ignore
 
 
 DIRECTORY = web.AppKey("directory", DirectoryServices)
@@ -76,25 +91,53 @@ def _agent(request: web.Request) -> tuple[str, bytes]:
     return text.lower(), key
 
 
-async def post_record(request: web.Request) -> web.Response:
-    services = request.app[DIRECTORY]
-    signed = signed_record_from_json(await json_body(request))
+def register(
+    services: DirectoryServices, signed: SignedRecord, *, pulled: bool = False
+) -> Literal["stored", "unchanged"] | Refused:
+    """Check ``signed`` against the kept record (node.directory.check_record) and store
+    it: ``"stored"``, ``"unchanged"`` (the same signed record) or why it is refused.
+    ``pulled``: from a peer's listing, so a record that is not news is ``"unchanged"``
+    without verifying its signature. Raises :class:`DirectoryFull` (after a purge)."""
     now = services.clock()
     kept = services.directory.get(agent_key(signed.record.agent))
+    if pulled and not is_news(signed, kept):
+        return "unchanged"
     refusal = check_record(signed, kept, now)
     if refusal is not None:
-        raise _refused(refusal)
+        return refusal
     if kept == signed:
-        return web.json_response({"status": "unchanged"})
+        return "unchanged"
     try:
         services.directory.put(signed)
     except DirectoryFull:
         services.directory.purge(now)
-        try:
-            services.directory.put(signed)
-        except DirectoryFull as exc:
-            raise ApiError(507, "directory_full", str(exc)) from None
-    return web.json_response({"status": "stored"})
+        services.directory.put(signed)
+    return "stored"
+
+
+def register_pulled(
+    services: DirectoryServices, signed: SignedRecord
+) -> Literal["stored", "unchanged", "directory_full"] | Refused:
+    """:func:`register` for a record listed by a peer (not forwarded; a full directory
+    is an outcome, not an exception)."""
+    try:
+        return register(services, signed, pulled=True)
+    except DirectoryFull:
+        return "directory_full"
+
+
+async def post_record(request: web.Request) -> web.Response:
+    services = request.app[DIRECTORY]
+    signed = signed_record_from_json(await json_body(request))
+    try:
+        outcome = register(services, signed)
+    except DirectoryFull as exc:
+        raise ApiError(507, "directory_full", str(exc)) from None
+    if isinstance(outcome, Refused):
+        raise _refused(outcome)
+    if outcome == "stored":
+        services.on_stored(signed)
+    return web.json_response({"status": outcome})
 
 
 async def get_record(request: web.Request) -> web.Response:
@@ -124,6 +167,27 @@ async def get_records(request: web.Request) -> web.Response:
         found, more = services.directory.by_service(name, now)
     records = [signed_record_to_json(s) for s in found]
     return web.json_response({"records": records, "truncated": more})
+
+
+async def get_all_records(request: web.Request) -> web.Response:
+    services = request.app[DIRECTORY]
+    query = request.query
+    if not set(query) <= {"after", "limit"} or len(query) != len(set(query)):
+        raise EncodingError("query", "give at most after= and limit=, each once")
+    after = query.get("after")
+    key = None if after is None else parse_agent_address(after, field="after")
+    limit = MAX_RESULTS
+    if "limit" in query:
+        raw = query["limit"]
+        if not (raw.isascii() and raw.isdigit() and 1 <= len(raw) <= 3):
+            raise EncodingError("limit", f"expected an integer from 1 to {MAX_RESULTS}")
+        limit = int(raw)
+        if not 1 <= limit <= MAX_RESULTS:
+            raise EncodingError("limit", f"expected an integer from 1 to {MAX_RESULTS}")
+    found, more = services.directory.page(key, services.clock(), limit)
+    next_agent = found[-1].record.agent if more else None
+    records = [signed_record_to_json(s) for s in found]
+    return web.json_response({"records": records, "next": next_agent})
 
 
 async def post_envelope(request: web.Request) -> web.Response:
@@ -179,6 +243,7 @@ def install(app: web.Application, services: DirectoryServices) -> None:
     app.router.add_post("/v1/directory", post_record)
     app.router.add_get("/v1/directory", get_records)
     app.router.add_get("/v1/directory/agents/{agent}", get_record)
+    app.router.add_get("/v1/directory/records", get_all_records)
     app.router.add_post("/v1/mailbox/{agent}", post_envelope)
     app.router.add_post("/v1/mailbox/{agent}/fetch", post_fetch)
 
@@ -193,4 +258,11 @@ async def purge_forever(services: DirectoryServices, interval: float = PURGE_INT
         await asyncio.sleep(interval)
 
 
-__all__ = ["DIRECTORY", "DirectoryServices", "install", "purge_forever"]
+__all__ = [
+    "DIRECTORY",
+    "DirectoryServices",
+    "install",
+    "purge_forever",
+    "register",
+    "register_pulled",
+]

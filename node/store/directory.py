@@ -128,6 +128,22 @@ class DirectoryStore:
         """Live records offering a service called ``name``, as :meth:`by_protocol`."""
         return self._scan(b"s" + name.encode() + b"\x00", now, limit)
 
+    def page(
+        self, after: bytes | None, now: int, limit: int = MAX_RESULTS
+    ) -> tuple[list[SignedRecord], bool]:
+        """Live records of agents whose key is greater than ``after`` (all when None),
+        ordered by agent key, at most ``limit``; and whether there were more."""
+        start = b"r" if after is None else b"r" + after + b"\x00"
+        found: list[SignedRecord] = []
+        for _, raw in self._db.iterator(start=start, stop=b"s"):
+            signed = signed_record_from_json(json.loads(raw))
+            if not is_live(signed.record, now):
+                continue
+            if len(found) == limit:
+                return found, True
+            found.append(signed)
+        return found, False
+
     def purge(self, now: int) -> int:
         """Delete up to PURGE_BATCH records expired at ``now``; how many went."""
         gone = 0

@@ -734,6 +734,12 @@ async def _directory(node: Documented) -> None:
     assert found == {"records": [body], "truncated": False}
     assert len((await node.get(post, f"{post}?service=weather", 200))["records"]) == 1
     assert (await node.get(post, f"{post}?service=Nope", 400))["field"] == "service"
+    listing = "/v1/directory/records"  # every live record, paged (directory gossip's pull)
+    page = await node.get(listing, f"{listing}?limit=1", 200)
+    assert len(page["records"]) == 1 and page["next"] is not None
+    rest = await node.get(listing, f"{listing}?after={page['next'].upper()}", 200)
+    assert len(rest["records"]) == 1 and rest["next"] is None
+    assert (await node.get(listing, f"{listing}?limit=101", 400))["field"] == "limit"
 
     box, envelope = "/v1/mailbox/{agent}", {"target": agent, "payload": "e30="}
     stored = await node.call("POST", box, f"/v1/mailbox/{agent}", envelope, 200)
