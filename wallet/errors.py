@@ -126,6 +126,16 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     ├── ReplyNotAllowed (TypeError)    a handler replied with a model its protocol does not
     │                                  list in ``replies``: a programming error
     │
+    │   The nodes' agent directory and mailbox (wallet.uagents.directory_client); one
+    │   node's fault in one request is a NodeUnavailable or NodeMisbehaved, as above.
+    ├── DirectoryRefused (ValueError)  a node refused a record or a mailbox fetch with a 4xx
+    │                                  or 507 and its ``code`` ("old_sequence",
+    │                                  "wrong_node", ...): the request's fault
+    ├── RegistrationFailed             no node stored the record; ``outcomes`` holds each
+    │                                  node's error (retryable if one node was down)
+    ├── DirectoryUnavailable           no node gave a useful answer (down, garbage, or only
+    │   (ConnectionError)              records that do not verify); ``faults`` per node
+    │
     │   The chain (wallet.chain): reading the Vault, sending the agent's transactions.
     └── ChainError
         ├── ChainUnavailable            the RPC URL does not answer, not in time, or with an
@@ -505,6 +515,52 @@ class NoReply(WalletError, TimeoutError):  # noqa: N818 (what happened)
 
 class ReplyNotAllowed(WalletError, TypeError):  # noqa: N818 (what the handler did)
     """A handler replied with a model that its protocol does not list in ``replies``."""
+
+
+class DirectoryRefused(WalletError, ValueError):  # noqa: N818 (named like PaymentRefused)
+    """The node at ``node`` refused a directory record or a mailbox fetch: HTTP ``status``
+    with the node's ``code`` (docs/protocol.md 7.2, 7.3) and ``message``. The request's
+    fault: sent again unchanged, it is refused again (507, a full directory or mailbox,
+    may pass later)."""
+
+    def __init__(self, node: str, status: int, code: str, message: str) -> None:
+        super().__init__(f"{node} refused ({status} {code}): {message}")
+        self.node = node
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.status == 507
+
+
+class RegistrationFailed(WalletError):  # noqa: N818 (what happened)
+    """No node stored (or already had) the agent record. ``outcomes`` maps each node's
+    URL to its error: :class:`DirectoryRefused`, :class:`NodeUnavailable` or
+    :class:`NodeMisbehaved`. Retryable if one of them is."""
+
+    def __init__(self, outcomes: dict[str, WalletError]) -> None:
+        detail = "; ".join(str(error) for _, error in sorted(outcomes.items()))
+        super().__init__(f"no node stored the record ({detail})")
+        self.outcomes = outcomes
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return any(error.retryable for error in self.outcomes.values())
+
+
+class DirectoryUnavailable(WalletError, ConnectionError):  # noqa: N818 (like NodeUnavailable)
+    """No node gave a useful answer to a directory or mailbox call: each one was down,
+    answered garbage or served only records that do not verify. ``faults`` maps each
+    node's URL to its error."""
+
+    retryable = True
+
+    def __init__(self, what: str, faults: dict[str, WalletError]) -> None:
+        detail = "; ".join(str(error) for _, error in sorted(faults.items()))
+        super().__init__(f"{what}: no node answered usefully ({detail})")
+        self.faults = faults
 
 
 class MessageRefused(WalletError, ValueError):  # noqa: N818 (named like PaymentRefused)

@@ -245,7 +245,7 @@ def test_the_guides_market_example_runs(devnet: Devnet, tmp_path: Path) -> None:
     manifest's path differs)."""
     text = GUIDE.read_text()
     section = text[text.index("## Selling and buying a service") :]
-    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    [code] = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], flags=re.DOTALL)
     assert MANIFEST_LINE in code
     manifest = devnet.state_dir / "manifest.json"
     script = tmp_path / "example.py"

@@ -4,7 +4,11 @@
 - :class:`DirectoryResolver`: a Farthing node's directory (``GET
   /v1/directory/agents/{agent}``, docs/protocol.md 7.2). The record is verified here
   (signed by the agent's own key, for that agent, live): a node cannot redirect an
-  agent's messages by serving a forged record.
+  agent's messages by serving a forged record. A mailbox-only agent (``"mailbox":
+  true`` and no endpoints) resolves to that node's mailbox, ``{node}/v1/mailbox/{agent}``
+  (docs/protocol.md 7.3), which answers HTTP 200 ``{"status": "stored", ...}``: the
+  message is delivered, and the agent fetches it later (send to it in async mode: the
+  answer carries no reply).
 
 An endpoint is the full URL that receives envelopes (``http://host:port/submit``), as in
 uAgents and in directory records.
@@ -18,8 +22,9 @@ from typing import Protocol
 
 import aiohttp
 
-from wallet.directory import signed_record_from_json, verify_record
+from wallet.directory import signed_record_from_json
 from wallet.errors import DeliveryFailed, WalletError
+from wallet.uagents.directory_client import record_problem
 
 
 class Resolver(Protocol):
@@ -47,7 +52,8 @@ class StaticResolver:
 
 
 class DirectoryResolver:
-    """Reads the agent's signed record from a node (``node_url`` is its base URL)."""
+    """Reads the agent's signed record from a node (``node_url`` is its base URL): its
+    endpoints, else the node's mailbox URL if the record asks for a mailbox."""
 
     def __init__(
         self, node_url: str, *, clock: Callable[[], float] = time.time, timeout: float = 5.0
@@ -69,14 +75,14 @@ class DirectoryResolver:
             raise DeliveryFailed(agent, f"the directory did not answer: {error}") from None
         try:
             signed = signed_record_from_json(body)
-            verify_record(signed)
         except WalletError as error:
             raise DeliveryFailed(agent, f"the directory's record is invalid: {error}") from None
+        problem = record_problem(signed, self._clock(), agent)
+        if problem is not None:
+            raise DeliveryFailed(agent, f"the directory served {problem}")
         record = signed.record
-        if record.agent != agent:
-            raise DeliveryFailed(agent, f"the directory returned {record.agent}'s record")
-        if not self._clock() < record.expires_at:
-            raise DeliveryFailed(agent, "the directory's record has expired")
-        if not record.endpoints:
-            raise DeliveryFailed(agent, "the record has no endpoint (mailbox only)")
-        return record.endpoints
+        if record.endpoints:
+            return record.endpoints
+        if record.mailbox:
+            return (f"{self.node_url}/v1/mailbox/{record.agent}",)
+        raise DeliveryFailed(agent, "the record has neither an endpoint nor a mailbox")
