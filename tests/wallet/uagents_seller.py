@@ -5,9 +5,10 @@ Run as a subprocess by tests/wallet/test_uagents_interop.py (not collected by py
     python tests/wallet/uagents_seller.py --port 8123 --seed SEED --manifest manifest.json \
         --data-dir DIR --token 0x... --price 1000 --buyer agent1...=http://127.0.0.1:PORT/submit
 
-The agent is the unmodified ``uagents.Agent``, kept off the network: it binds 127.0.0.1, builds no Almanac contract,
-posts no status, reports no events, its Agentverse is a closed loopback port and its
-resolver is a fixed map (the buyer's address to its ``/submit`` URL).
+The agent is the unmodified ``uagents.Agent``, kept off the network: it binds 127.0.0.1,
+builds no Almanac contract, posts no status, reports no events, its Agentverse is a
+closed loopback port and its resolver is a fixed map (the buyer's address to its
+``/submit`` URL).
 
 Flow, one envelope session per buyer session; every answer is a separate message to the
 buyer's endpoint (the Farthing Buyer in async mode, ``Buyer(..., sync=False)``):
