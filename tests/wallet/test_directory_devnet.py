@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from devnet import Devnet, DevnetConfig
+from tests.support.guide import run_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -26,23 +24,8 @@ def devnet() -> Iterator[Devnet]:
 
 
 def test_the_guides_directory_example_runs(devnet: Devnet, tmp_path: Path) -> None:
-    text = GUIDE.read_text()
-    section = text[text.index("## Finding agents: the directory and mailboxes") :]
-    [code] = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], flags=re.DOTALL)
-    assert MANIFEST_LINE in code
     manifest = devnet.state_dir / "manifest.json"
-    script = tmp_path / "example.py"
-    script.write_text(code.replace(MANIFEST_LINE, f"MANIFEST = Path({str(manifest)!r})"))
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_example("## Finding agents: the directory and mailboxes", manifest, tmp_path)
     nodes = len(devnet.manifest.committee.members)
     assert f"seller listed on {nodes} nodes" in done.stdout
     assert "text='sunny in Oslo'" in done.stdout
-    assert "private_key" not in done.stdout + done.stderr

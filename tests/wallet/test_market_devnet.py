@@ -6,9 +6,6 @@ the ledger balances move by exactly 100 × the quote; the session is closed."""
 from __future__ import annotations
 
 import asyncio
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from devnet import Devnet, DevnetConfig
+from tests.support.guide import run_example
 from wallet.agent import connect
 from wallet.eip712 import order_digest
 from wallet.errors import ErrorReply, WalletError
@@ -243,22 +241,7 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
 def test_the_guides_market_example_runs(devnet: Devnet, tmp_path: Path) -> None:
     """docs/agent-guide.md "Selling and buying a service" runs as written (only the
     manifest's path differs)."""
-    text = GUIDE.read_text()
-    section = text[text.index("## Selling and buying a service") :]
-    [code] = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], flags=re.DOTALL)
-    assert MANIFEST_LINE in code
     manifest = devnet.state_dir / "manifest.json"
-    script = tmp_path / "example.py"
-    script.write_text(code.replace(MANIFEST_LINE, f"MANIFEST = Path({str(manifest)!r})"))
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_example("## Selling and buying a service", manifest, tmp_path)
     assert "HELLO 9 for 1000 base units each" in done.stdout
     assert "seller's balance" in done.stdout
-    assert "private_key" not in done.stdout + done.stderr
