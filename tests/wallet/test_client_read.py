@@ -12,6 +12,7 @@ import pytest
 
 from tests.wallet.client_fakes import DOMAIN, TOKEN, FakeCommittee, make_committee
 from wallet.client import Network, Wallet
+from wallet.eip712 import order_digest
 from wallet.errors import EncodingError, PaymentNotSeen, QuorumUnavailable
 from wallet.signing import PrivateKey
 from wallet.types import Amount, Hash32, Signature
@@ -163,3 +164,30 @@ async def test_recover_finishes_the_locked_order_and_rebuilds_the_view(
     assert recovery.next_sequence == 2  # ... but the nodes' lock at 1 was adopted
     assert [c.order.amount for c in recovery.history.sent] == [100, 50]
     assert recovery.balances == {TOKEN: 850}
+
+
+@pytest.mark.asyncio
+async def test_a_certificate_by_its_digest(net: FakeCommittee, tmp_path: Path) -> None:
+    """certificate(digest): what a payee told of a payment checks; verified, from the
+    first node that shows it; a node showing a forged copy is passed over; None when no
+    node has it in time."""
+    async with (
+        wallet_of(net, PAYER, tmp_path / "a") as payer,
+        wallet_of(net, PAYEE_KEY, tmp_path / "b") as payee,
+    ):
+        certificate = await payer.pay_final(PAYEE, Amount(5), TOKEN, reference=REFERENCE)
+        digest = order_digest(DOMAIN, certificate.order)
+        assert await payee.certificate(digest) == certificate
+
+        # Only node 3 shows it honestly; node 0 breaks a vote, the others lost it.
+        forged = dataclasses.replace(certificate, votes=certificate.votes[1:])
+        for node in net.nodes[:3]:
+            del node.applied[digest]
+        net.nodes[0].applied[digest] = 0
+        net.nodes[0].log[0] = forged
+        net.nodes[3].slow = 0.1  # node 0 answers first
+        assert await payee.certificate(digest) == certificate
+
+        started = time.monotonic()
+        assert await payee.certificate(Hash32(bytes(32)), timeout=0.2) is None
+        assert time.monotonic() - started >= 0.2

@@ -14,6 +14,7 @@ would vote for now: an order of ``v`` passes every one of their balance checks.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
 from wallet.client.network import Network
@@ -150,17 +151,8 @@ class Reader:
                     return found.certificate
                 await asyncio.sleep(self._poll)
 
-        found: list[Certificate] = []
-
-        def done(endpoint: str, outcome: Certificate | Exception) -> bool:
-            if isinstance(outcome, Exception):
-                return False
-            found.append(outcome)
-            return True
-
         wait = self._timeout if timeout is None else timeout
-        await gather_until({url: fetch(url) for url in network.endpoints}, wait, done)
-        return found[0] if found else None
+        return await _first({url: fetch(url) for url in network.endpoints}, wait)
 
     # ---------------------------------------------------------------- reading
 
@@ -330,18 +322,25 @@ class Reader:
                     pass
                 await asyncio.sleep(max(self._poll, 0.5))  # then reconnect where it stopped
 
-        found: list[Certificate] = []
-
-        def done(endpoint: str, outcome: Certificate | Exception) -> bool:
-            if isinstance(outcome, Exception):
-                return False
-            found.append(outcome)
-            return True
-
-        await gather_until({url: listen(url) for url in self.network.endpoints}, timeout, done)
-        if not found:
+        found = await _first({url: listen(url) for url in self.network.endpoints}, timeout)
+        if found is None:
             raise PaymentNotSeen(f"no matching payment to {address_hex(me)} in {timeout:g} s")
-        return found[0]
+        return found
+
+
+async def _first(calls: Mapping[str, Awaitable[Certificate]], timeout: float) -> Certificate | None:
+    """The first certificate one of ``calls`` (one per node) returns within ``timeout``
+    seconds; a call that fails is that node's fault and is ignored."""
+    found: list[Certificate] = []
+
+    def done(endpoint: str, outcome: Certificate | Exception) -> bool:
+        if isinstance(outcome, Exception):
+            return False
+        found.append(outcome)
+        return True
+
+    await gather_until(calls, timeout, done)
+    return found[0] if found else None
 
 
 def _lower_bound(values: list[int], network: Network) -> Amount:
