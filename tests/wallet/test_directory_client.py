@@ -171,6 +171,9 @@ async def test_forged_and_expired_records_served_by_a_node_are_refused(
         async with aiohttp.ClientSession() as session:
             await DirectoryResolver(url(bad)).resolve(mine.record.agent, session)
     good.services.directory.put(mine)
+    async with aiohttp.ClientSession() as session:  # the bad node is passed over
+        resolver = DirectoryResolver([url(bad), url(good)])
+        assert await resolver.resolve(mine.record.agent, session) == mine.record.endpoints
     async with DirectoryClient([url(good), url(bad)]) as directory:
         assert await directory.lookup(mine.record.agent) == mine
         assert await directory.find(service="weather") == (mine,)

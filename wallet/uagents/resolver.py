@@ -17,7 +17,7 @@ uAgents and in directory records.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import aiohttp
@@ -52,18 +52,38 @@ class StaticResolver:
 
 
 class DirectoryResolver:
-    """Reads the agent's signed record from a node (``node_url`` is its base URL): its
-    endpoints, else the node's mailbox URL if the record asks for a mailbox."""
+    """Reads the agent's signed record from the nodes' directory (``nodes``: one base URL
+    or several, asked in turn until one serves a valid, live record of the agent: a node
+    that is down, has no record or serves a bad one is passed over). The endpoints are
+    the record's, else that node's mailbox URL if the record asks for a mailbox."""
 
     def __init__(
-        self, node_url: str, *, clock: Callable[[], float] = time.time, timeout: float = 5.0
+        self,
+        nodes: str | Sequence[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 5.0,
     ) -> None:
-        self.node_url = node_url.rstrip("/")
+        urls = (nodes,) if isinstance(nodes, str) else tuple(nodes)
+        self.nodes: tuple[str, ...] = tuple(dict.fromkeys(url.rstrip("/") for url in urls))
+        if not self.nodes:
+            raise ValueError("a directory resolver needs at least one node URL")
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def resolve(self, agent: str, session: aiohttp.ClientSession) -> tuple[str, ...]:
-        url = f"{self.node_url}/v1/directory/agents/{agent}"
+        problems: list[str] = []
+        for node in self.nodes:
+            try:
+                return await self._resolve_at(node, agent, session)
+            except DeliveryFailed as failure:
+                problems.append(f"{node}: {failure.problem}")
+        raise DeliveryFailed(agent, "; ".join(problems))
+
+    async def _resolve_at(
+        self, node: str, agent: str, session: aiohttp.ClientSession
+    ) -> tuple[str, ...]:
+        url = f"{node}/v1/directory/agents/{agent}"
         try:
             async with session.get(url, timeout=self._timeout) as response:
                 if response.status == 404:
@@ -84,5 +104,5 @@ class DirectoryResolver:
         if record.endpoints:
             return record.endpoints
         if record.mailbox:
-            return (f"{self.node_url}/v1/mailbox/{record.agent}",)
+            return (f"{node}/v1/mailbox/{record.agent}",)
         raise DeliveryFailed(agent, "the record has neither an endpoint nor a mailbox")
