@@ -17,7 +17,10 @@ handles it before answering (no queue: a handler's own sends happen inside the r
 2. The replay guard (:class:`~wallet.uagents.replay.ReplayGuard`): a ``stale``,
    ``replayed``, ``too_far_ahead`` or ``no_expiry`` envelope gets HTTP 400 (503 for
    ``guard_full``) whose body is a signed ``ErrorMessage`` envelope to the sender in the
-   same session. It is **not** also sent to the sender's endpoint: anyone holding an old
+   same session. With a ``replay_journal`` (:mod:`~wallet.uagents.replay_journal`) an
+   accepted digest is synced to disk before anything else happens, so a restarted agent
+   still refuses the replay; if it cannot be written, HTTP 503 and nothing is handled.
+   A guard refusal is **not** also sent to the sender's endpoint: anyone holding an old
    envelope could otherwise make this agent write to its sender.
 3. A reply that an async-mode :meth:`Agent.ask` is waiting for (same sender and
    session, an expected model or an ``ErrorMessage``) goes to that call, not to a
@@ -60,6 +63,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
@@ -72,6 +76,7 @@ from wallet.errors import (
     EnvelopeRefused,
     ErrorReply,
     InvalidSignature,
+    JournalError,
     MessageRefused,
     NoReply,
     WalletError,
@@ -90,6 +95,7 @@ from wallet.uagents.envelope import (
 from wallet.uagents.models import Model, decode_payload, encode_payload, model_digest
 from wallet.uagents.protocol import ErrorMessage, Protocol, Route
 from wallet.uagents.replay import ReplayGuard
+from wallet.uagents.replay_journal import ReplayJournal
 from wallet.uagents.resolver import Resolver, StaticResolver
 
 if TYPE_CHECKING:
@@ -124,6 +130,7 @@ class Agent:
         protocols: Iterable[Protocol] = (),
         wallet: FarthingWallet | None = None,
         replay_guard: ReplayGuard | None = None,
+        replay_journal: str | Path | None = None,
         clock: Callable[[], float] = time.time,
         message_ttl: int = 60,
         timeout: float = 10.0,
@@ -138,6 +145,7 @@ class Agent:
         self.wallet = wallet
         self.logger = logging.getLogger(f"wallet.uagents.agent.{name}")
         self._guard = replay_guard if replay_guard is not None else ReplayGuard()
+        self._journal = None if replay_journal is None else ReplayJournal(replay_journal)
         self._clock = clock
         self._ttl = message_ttl
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -179,6 +187,9 @@ class Agent:
         """Opens the HTTP client and serves ``POST /submit`` on host:port (port 0: any)."""
         if self._runner is not None:
             return
+        if self._journal is not None:
+            restored = self._journal.open(self._guard, self._clock())
+            self.logger.info("%d unexpired envelope digests restored", restored)
         self._session = aiohttp.ClientSession()
         runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
@@ -189,6 +200,8 @@ class Agent:
             await runner.cleanup()
             await self._session.close()
             self._session = None
+            if self._journal is not None:
+                self._journal.close()
             raise
         self._runner = runner
         self.port = int(runner.addresses[0][1])
@@ -200,6 +213,8 @@ class Agent:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._journal is not None:
+            self._journal.close()
 
     async def __aenter__(self) -> Agent:
         await self.start()
@@ -404,12 +419,20 @@ class Agent:
             check_envelope_signature(envelope)
         except InvalidSignature as error:
             return self._bad_request(str(error))
+        now = self._clock()
         try:
-            self._guard.check(envelope, self._clock())
+            accepted = self._guard.check(envelope, now)
         except EnvelopeRefused as error:
             status = 503 if error.retryable else 400
             self.logger.info("refused %s from %s: %s", error.reason, envelope.sender, error)
             return await self._refuse(envelope, f"{error.reason}: {error}", status, notify=False)
+        if self._journal is not None:
+            try:
+                self._journal.append(accepted, self._guard, now)
+            except JournalError as error:  # not handled: the sender may try again
+                self._guard.forget(accepted)
+                self.logger.error("%s", error)
+                return 503, json.dumps({"error": "this agent cannot take messages now"}).encode()
         if self._answers_a_waiter(envelope):
             return 200, b"{}"
         if envelope.schema_digest == ERROR_DIGEST:

@@ -22,17 +22,28 @@ envelope expires, and refuses:
 Check the signature first (:func:`~wallet.uagents.envelope.check_envelope_signature`): an
 unsigned or forged envelope must not take a place in the guard. ``now`` is unix seconds
 from the caller's clock; nothing here reads a clock or does I/O. A restarted process
-starts with an empty guard: envelopes it accepted before the restart and that have not
-expired can be replayed once, which a ``max_lifetime`` of a few minutes keeps small.
+starts with an empty guard, so envelopes it accepted before the restart and that have
+not expired could be replayed once, unless the agent keeps a
+:class:`~wallet.uagents.replay_journal.ReplayJournal` (each accepted digest written to
+disk before the envelope is handled, and :meth:`ReplayGuard.remember`-ed on start).
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from wallet.errors import EnvelopeRefused, ReplayedEnvelope, ReplayGuardFull, StaleEnvelope
 from wallet.uagents.envelope import Envelope, envelope_digest
+
+
+class Accepted(NamedTuple):
+    """An envelope the guard accepted: its signed digest, remembered until ``until``."""
+
+    digest: bytes
+    until: float
 
 
 @dataclass
@@ -56,10 +67,11 @@ class ReplayGuard:
 
     def _forget_expired(self, now: float) -> None:
         while self._queue and self._queue[0][0] <= now:
-            _, digest = heapq.heappop(self._queue)
-            del self._expiry[digest]
+            until, digest = heapq.heappop(self._queue)
+            if self._expiry.get(digest) == until:  # not forgotten or remembered anew
+                del self._expiry[digest]
 
-    def check(self, envelope: Envelope, now: float) -> None:
+    def check(self, envelope: Envelope, now: float) -> Accepted:
         """Accepts ``envelope`` at time ``now`` (unix seconds) and remembers its digest, or
         raises :class:`~wallet.errors.EnvelopeRefused` saying why not (nothing is
         remembered then)."""
@@ -90,3 +102,26 @@ class ReplayGuard:
             )
         self._expiry[digest] = until
         heapq.heappush(self._queue, (until, digest))
+        return Accepted(digest, until)
+
+    def remember(self, accepted: Accepted, now: float) -> bool:
+        """Remembers a digest accepted before (by a previous run: see
+        :mod:`.replay_journal`) unless it has expired by ``now`` or is known; whether it
+        was added. The capacity bounds new envelopes only."""
+        if accepted.until <= now or accepted.digest in self._expiry:
+            return False
+        self._expiry[accepted.digest] = accepted.until
+        heapq.heappush(self._queue, (accepted.until, accepted.digest))
+        return True
+
+    def forget(self, accepted: Accepted) -> None:
+        """Undoes :meth:`check` for an envelope that could not be handled after all (its
+        digest could not be written to the journal): the sender may send it again."""
+        if self._expiry.get(accepted.digest) == accepted.until:
+            del self._expiry[accepted.digest]
+
+    def remembered(self, now: float) -> Iterator[Accepted]:
+        """Every digest remembered and not expired by ``now``."""
+        for digest, until in self._expiry.items():
+            if until > now:
+                yield Accepted(digest, until)
