@@ -349,3 +349,47 @@ async def test_receive_is_the_submit_path(pair: Pair) -> None:
     status, body = await pair.seller.receive(b"not json")
     assert status == 400 and b"not a valid envelope" in body
     assert pair.seen == ["by mail"]
+
+
+class StubWallet:
+    """Stands in for FarthingWallet: only what Context touches (address, pay)."""
+
+    def __init__(self, key: PrivateKey) -> None:
+        self.address = key.address
+        self.paid: list[tuple[object, ...]] = []
+
+    async def pay(self, *args: object, **kwargs: object) -> str:
+        self.paid.append((*args, *kwargs.items()))
+        return "receipt"
+
+
+@pytest.mark.asyncio
+async def test_a_handler_pays_through_the_agents_wallet() -> None:
+    wallet = StubWallet(SELLER_KEY)
+    proto = Protocol("tips", "0.1.0")
+
+    @proto.on_message(Ping)
+    async def on_ping(ctx: Context, sender: str, msg: Ping) -> None:
+        assert ctx.wallet is wallet
+        assert await ctx.pay("0x" + "11" * 20, msg.text, reference="0x" + "22" * 32) == "receipt"
+
+    resolver = StaticResolver()
+    seller = Agent(SELLER_KEY, resolver=resolver, protocols=[proto], wallet=wallet)  # type: ignore[arg-type]
+    async with seller, Agent(BUYER_KEY, resolver=resolver) as buyer:
+        resolver.add(seller.address, seller.endpoint)
+        await buyer.send(seller.address, Ping(text="1 USDF"))
+    assert wallet.paid == [("0x" + "11" * 20, "1 USDF", ("reference", "0x" + "22" * 32))]
+
+    with pytest.raises(ValueError, match="key of its wallet's account"):
+        Agent(BUYER_KEY, wallet=wallet)  # type: ignore[arg-type]
+    walletless = Protocol("tips", "0.1.0")
+
+    @walletless.on_message(Ping)
+    async def pay_without(ctx: Context, sender: str, msg: Ping) -> None:
+        await ctx.pay("0x" + "11" * 20, msg.text)
+
+    seller = Agent(SELLER_KEY, resolver=resolver, protocols=[walletless])
+    async with seller, Agent(BUYER_KEY, resolver=resolver) as buyer:
+        resolver.add(seller.address, seller.endpoint)
+        with pytest.raises(ErrorReply, match="handler of Ping failed"):  # RuntimeError
+            await buyer.send(seller.address, Ping(text="1 USDF"))

@@ -136,6 +136,8 @@ class Agent:
         timeout: float = 10.0,
         on_error: Callable[[str, uuid.UUID, str], Awaitable[None]] | None = None,
     ) -> None:
+        if wallet is not None and wallet.address != key.address:
+            raise ValueError("the agent's key must be the key of its wallet's account")
         self._key = key
         self.address: Final = agent_address(key)
         self.name = name
