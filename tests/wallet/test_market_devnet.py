@@ -23,6 +23,8 @@ from wallet.uagents.market import Buyer, Offer, Seller
 from wallet.uagents.negotiation import (
     AcceptQuote,
     DeliveryReceipt,
+    Quote,
+    QuoteRequest,
     ServiceRequest,
     hex32,
     quote_amount,
@@ -191,7 +193,7 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
             seller_agent = Agent(seller_key, name="seller", resolver=resolver)
             buyer_agent = Agent(buyer_key, name="buyer", resolver=resolver)
             offer = Offer(usdf, 2 * PRICE, min_unit_price=PRICE)
-            seller = Seller(seller_agent, sw, seller_key, {"shout": offer}, shout)
+            seller = Seller(seller_agent, sw, seller_key, {"shout": offer}, shout, max_sessions=2)
             buyer = Buyer(buyer_agent, bw, seller_agent.address, sync=False)
             async with seller_agent, buyer_agent:
                 resolver.add(seller_agent.address, seller_agent.endpoint)
@@ -228,6 +230,16 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
                 for i in range(3):
                     delivered = await buyer.request(f"async {i}")
                     assert delivered.content == f"ASYNC {i}"
+                # Two sessions at most: the ended ones were forgotten; a third open one
+                # is refused.
+                assert len(seller.sessions) == 1
+                another = QuoteRequest(service="shout", units=1, max_unit_price="2000", token=usdf)
+                answer = await buyer_agent.ask(
+                    seller_agent.address, another, replies={Quote}, sync=False
+                )
+                assert isinstance(answer, Quote)
+                with pytest.raises(ErrorReply, match="2 open sessions already"):
+                    await buyer_agent.ask(seller_agent.address, another, replies={Quote})
                 # The seller closes the session: the buyer's machine follows.
                 await seller.close_session(buyer_agent.address, buyer.session_id, "closing")
                 assert buyer.state.phase is Phase.CLOSED

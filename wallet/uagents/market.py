@@ -80,6 +80,7 @@ from wallet.uagents.payment import (
 )
 from wallet.uagents.protocol import Protocol
 from wallet.uagents.sessions import (
+    TERMINAL,
     Message,
     Phase,
     Role,
@@ -156,7 +157,8 @@ ServeFn = Callable[[str], Awaitable[str]]
 
 class Seller:
     """Sells metered services on ``agent`` (its protocols are added to the agent) and is
-    paid on ``wallet``'s account; ``key`` (that account's key) signs delivery receipts."""
+    paid on ``wallet``'s account; ``key`` (that account's key) signs delivery receipts.
+    At most ``max_sessions`` sessions are kept (ended ones are forgotten first)."""
 
     def __init__(
         self,
@@ -168,6 +170,7 @@ class Seller:
         *,
         clock: Callable[[], float] = time.time,
         fetch_timeout: float = 5.0,
+        max_sessions: int = 10_000,
     ) -> None:
         if key.address != wallet.address:
             raise ValueError("the receipt key must be the key of the wallet's account")
@@ -180,6 +183,7 @@ class Seller:
         self._serve = serve
         self._clock = clock
         self._fetch_timeout = fetch_timeout
+        self._max_sessions = max_sessions
         self._used: set[str] = set()  # transaction ids spent, across all sessions
         agent.include(self._negotiation())
         agent.include(self._payment())
@@ -194,6 +198,16 @@ class Seller:
         state = self.sessions.get(key, new_session(Role.SELLER))
         self.sessions[key] = transition(state, message, Role.SELLER, int(self._clock())).state
         await self.agent.send(buyer, message, session=session, protocol_digest=_NEGOTIATION_DIGEST)
+
+    def _make_room(self) -> None:
+        """Bounds the sessions kept: at ``max_sessions``, the ended ones are forgotten; if
+        none has ended, a new session is refused (a peer cannot fill the memory)."""
+        if len(self.sessions) < self._max_sessions:
+            return
+        for key in [k for k, state in self.sessions.items() if state.phase in TERMINAL]:
+            del self.sessions[key]
+        if len(self.sessions) >= self._max_sessions:
+            raise MessageRefused(f"the seller has {len(self.sessions)} open sessions already")
 
     def _step(self, ctx: Context, message: Message, sender: Role) -> Transition:
         """Applies ``message`` to the session of (peer, envelope session) and stores the
@@ -210,6 +224,7 @@ class Seller:
         @proto.on_message(QuoteRequest, replies={Quote, DeclineRequest})
         async def on_quote_request(ctx: Context, sender: str, msg: QuoteRequest) -> None:
             self.sessions.pop((sender, ctx.session), None)  # a new request starts over
+            self._make_room()
             self._step(ctx, msg, Role.BUYER)
             offer = self.offers.get(msg.service)
             answer: Quote | DeclineRequest
