@@ -169,8 +169,9 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
 
 def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
     """Buyer(sync=False), as used with uAgents sellers: every answer of the Farthing
-    seller is a message of its own to the buyer's endpoint. Reject, counter offers, an
-    out-of-turn message refused with its reason; the seller closes the session."""
+    seller is a message of its own to the buyer's endpoint. Reject, counter offers,
+    payments of several units for requests that cost several, an out-of-turn message
+    refused with its reason; the seller closes the session."""
     m = devnet.manifest
     buyer_key = PrivateKey.from_hex(m.agents[0].private_key)  # public devnet test keys
     seller_key = PrivateKey.from_hex(m.agents[1].private_key)
@@ -192,7 +193,11 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
             resolver = StaticResolver()
             seller_agent = Agent(seller_key, name="seller", resolver=resolver)
             buyer_agent = Agent(buyer_key, name="buyer", resolver=resolver)
-            offer = Offer(usdf, 2 * PRICE, min_unit_price=PRICE)
+
+            def words(body: str) -> int:  # a request costs a unit per word
+                return len(body.split())
+
+            offer = Offer(usdf, 2 * PRICE, min_unit_price=PRICE, cost=words)
             seller = Seller(seller_agent, sw, seller_key, {"shout": offer}, shout, max_sessions=2)
             buyer = Buyer(buyer_agent, bw, seller_agent.address, sync=False)
             async with seller_agent, buyer_agent:
@@ -214,9 +219,9 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
                 with pytest.raises(WalletError, match="declined"):
                     await buyer.counter(PRICE - 1)
                 assert buyer.state.phase is seller_phase() is Phase.DECLINED
-                await buyer.request_quote("shout", units=3, max_unit_price=PRICE * 2, token=usdf)
+                await buyer.request_quote("shout", units=8, max_unit_price=PRICE * 2, token=usdf)
                 quote = await buyer.counter(PRICE)
-                assert (quote.unit_price, quote.units) == (str(PRICE), 3)
+                assert (quote.unit_price, quote.units) == (str(PRICE), 8)
                 assert quote.quote_id != first.quote_id
                 accepted = await buyer.accept()
                 with pytest.raises(ErrorReply, match="out_of_turn: AcceptQuote refused"):
@@ -227,9 +232,19 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
                         session=buyer.session_id,
                         sync=False,
                     )
-                for i in range(3):
-                    delivered = await buyer.request(f"async {i}")
+                for i in range(3):  # two words: two units each
+                    delivered = await buyer.request(f"async {i}", units=2)
                     assert delivered.content == f"ASYNC {i}"
+                    assert delivered.certificate.order.amount == 2 * PRICE
+                # A request that costs more than its payment bought is refused; the
+                # payment (2 units) stays unspent. The quote's 8 units are all paid.
+                with pytest.raises(ErrorReply, match="costs 3 units; its payment bought 2"):
+                    await buyer.request("one two three", units=2)
+                assert len(buyer.state.credits) == 1  # unspent, as on the seller's side
+                (credits,) = [s.credits for s in seller.sessions.values()]
+                assert credits == buyer.state.credits
+                with pytest.raises(WalletError, match="0 of the quote's 8 are left"):
+                    await buyer.request("x")
                 # Two sessions at most: the ended ones were forgotten; a third open one
                 # is refused.
                 assert len(seller.sessions) == 1
@@ -245,7 +260,7 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
                 assert buyer.state.phase is Phase.CLOSED
                 with pytest.raises(WalletError, match="phase closed"):
                     await buyer.request("after the close")
-            assert (await sw.balance("USDF")).units == seller_before + 3 * PRICE
+            assert (await sw.balance("USDF")).units == seller_before + 8 * PRICE
 
     asyncio.run(scenario())
 

@@ -578,6 +578,31 @@ def test_complete_or_cancel_of_another_payment_is_refused(me: Role) -> None:
 # ---------------------------------------------------------------- metered
 
 
+def test_a_metered_payment_buys_whole_units() -> None:
+    """Metered: a payment of k x unit_price buys k units (never more than the quote's in
+    all); the certificate must then order exactly the committed amount; a non-metered
+    quote's payment is the quote's amount and nothing else."""
+    three = commit(QM, 1, funds=funds(QM, amount="21"))  # 3 units of 7
+    state = run(S, [*to_accepted(QM), (request_payment(QM), S)])
+    committed = transition(state, three, B, NOW)
+    assert (committed.state.paid, committed.state.pending_amount) == (3, 21)
+    (check,) = committed.events
+    assert isinstance(check, VerifyPayment) and check.amount == 21
+    with pytest.raises(PaymentMismatch, match="not the committed one"):
+        transition(committed.state, verified(QM, 1), S, NOW)  # a 7 transfer for a 21 commit
+    done = transition(committed.state, verified(QM, 1, amount=Amount(21)), S, NOW).state
+    assert transition(done, complete(1), S, NOW).state.credits == {Hash32(bytes.fromhex(tx(1)[2:]))}
+    for amount in ("20", "0", "-7", "7.0", "07x", "007", "7" * 78):
+        with pytest.raises(PaymentMismatch, match="no whole number of units"):
+            transition(state, commit(QM, 1, funds=funds(QM, amount=amount)), B, NOW)
+    with pytest.raises(PaymentMismatch, match=r"101 units would exceed the quote's 100"):
+        transition(state, commit(QM, 1, funds=funds(QM, amount=str(7 * 101))), B, NOW)
+    whole = run(B, [*to_accepted(Q), (request_payment(Q), S)])
+    with pytest.raises(PaymentMismatch, match="is not the quote's 2700"):
+        transition(whole, commit(Q, 1, funds=funds(Q, amount="5400")), B, NOW)
+    assert transition(whole, commit(Q, 1), B, NOW).state.paid == Q.units
+
+
 @pytest.mark.parametrize("me", [B, S])
 def test_metered_hundred_paid_requests_then_close(me: Role) -> None:
     state = run(me, [*to_committed(QM), *paid(me, QM, 1)])
@@ -594,7 +619,7 @@ def test_metered_hundred_paid_requests_then_close(me: Role) -> None:
     assert state.served == 100
     assert [s.body for s in served] == [f"req {i}" for i in range(1, 101)]
     # All units are paid: one more payment is refused, and so is an unpaid request.
-    with pytest.raises(PaymentMismatch, match="all 100 units"):
+    with pytest.raises(PaymentMismatch, match=r"would exceed the quote.s 100 \(0 left\)"):
         transition(state, commit(QM, 101), B, NOW)
     with pytest.raises(NotPaid):
         transition(state, service(QM, 101), B, NOW)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Final
 from wallet.codec import address_hex, parse_address
 from wallet.eip712 import order_digest
 from wallet.errors import (
+    ErrorReply,
     InvalidReceipt,
     MessageRefused,
     PaymentMismatch,
@@ -116,7 +117,9 @@ class Offer:
     """One line of the seller's price list: up to ``units`` requests of the service at
     ``unit_price`` base units of ``token`` (``0x`` hex) each, quotes valid ``ttl`` s. A
     counter offer at ``min_unit_price`` or more (default: ``unit_price``, no discount)
-    is quoted back at the buyer's price; a lower one is declined."""
+    is quoted back at the buyer's price; a lower one is declined. ``cost(body)`` is how
+    many units a request costs (default 1): a payment buys whole units, and a request
+    that costs more than its payment bought is refused before the payment is spent."""
 
     token: str
     unit_price: int
@@ -124,6 +127,7 @@ class Offer:
     terms: str = "metered, one payment per request"
     ttl: int = 600
     min_unit_price: int | None = None
+    cost: Callable[[str], int] = lambda body: 1
 
     def quote(self, service: str, units: int, unit_price: int, payee: str, now: int) -> Quote:
         return Quote(
@@ -185,6 +189,7 @@ class Seller:
         self._fetch_timeout = fetch_timeout
         self._max_sessions = max_sessions
         self._used: set[str] = set()  # transaction ids spent, across all sessions
+        self._units: dict[str, int] = {}  # units each completed payment bought
         agent.include(self._negotiation())
         agent.include(self._payment())
 
@@ -208,6 +213,21 @@ class Seller:
             del self.sessions[key]
         if len(self.sessions) >= self._max_sessions:
             raise MessageRefused(f"the seller has {len(self.sessions)} open sessions already")
+
+    def _check_cost(self, ctx: Context, request: ServiceRequest) -> None:
+        """Refuses, before it spends the payment, a request that costs more units (by its
+        offer's ``cost``) than the payment it names bought."""
+        state = self.sessions.get((ctx.sender, ctx.session))
+        bought = self._units.get(request.transaction_id)
+        if state is None or state.quote is None or bought is None:
+            return  # the session machine refuses it
+        cost = self.offers[state.quote.service].cost(request.body)
+        if cost > bought:
+            raise PaymentMismatch(
+                "ServiceRequest",
+                state.phase,
+                f"the request costs {cost} units; its payment bought {bought}",
+            )
 
     def _step(self, ctx: Context, message: Message, sender: Role) -> Transition:
         """Applies ``message`` to the session of (peer, envelope session) and stores the
@@ -287,6 +307,7 @@ class Seller:
 
         @proto.on_message(ServiceRequest, replies={DeliveryReceipt})
         async def on_service_request(ctx: Context, sender: str, msg: ServiceRequest) -> None:
+            self._check_cost(ctx, msg)
             state, events = self._step(ctx, msg, Role.BUYER)  # NotPaid unless paid
             (serve,) = [e for e in events if isinstance(e, Serve)]
             assert state.accepted is not None
@@ -299,6 +320,7 @@ class Seller:
                 self._key, state.accepted, serve.transaction_id, content.encode()
             )
             await ctx.reply(receipt)
+            self._units.pop(msg.transaction_id, None)
             log.info("served request %d of %s paid by %s", state.served, sender, msg.transaction_id)
 
         @proto.on_message(CloseSession)
@@ -333,6 +355,9 @@ class Seller:
                 await ctx.reply(cancel)
                 return
             self._used.add(msg.transaction_id)
+            quote = self.sessions[(sender, ctx.session)].quote
+            assert quote is not None
+            self._units[msg.transaction_id] = int(msg.funds.amount) // quote_amount(quote)
             complete = CompletePayment(transaction_id=msg.transaction_id)
             self._step(ctx, complete, Role.SELLER)
             await ctx.reply(complete)
@@ -480,17 +505,19 @@ class Buyer:
             raise WalletError("the seller did not request the payment")
         return digest
 
-    async def request(self, body: str) -> Delivered:
-        """Pays one request, sends it and checks the delivery receipt over the content."""
+    async def request(self, body: str, *, units: int = 1) -> Delivered:
+        """Pays ``units`` units for one request (what the seller's terms say ``body``
+        costs), sends it and checks the delivery receipt over the content."""
         quote = self.quote
         state = self.state
         if state.phase not in (Phase.PAYMENT_REQUESTED, Phase.OPEN):
             raise WalletError(f"no payment can be made in phase {state.phase}")
-        if state.served + len(state.credits) >= quote.units:
-            raise WalletError(f"all {quote.units} units of the quote are paid")
+        if units < 1 or state.paid + units > quote.units:
+            left = quote.units - state.paid
+            raise WalletError(f"{units} units: {left} of the quote's {quote.units} are left")
         accepted = quote_hash(quote)
         token = self.wallet.tokens.by_address(quote.token)
-        amount = quote_amount(quote)
+        amount = quote_amount(quote) * units
         certificate = await self.wallet.pay_final(
             quote.payee, amount, token, reference=hex32(accepted)
         )
@@ -509,12 +536,16 @@ class Buyer:
         if isinstance(answer, CancelPayment):
             raise WalletError(f"the seller cancelled the payment: {answer.reason}")
         request = ServiceRequest(quote_hash=hex32(accepted), transaction_id=tx, body=body)
+        paid = self.state
         self._step(request, Role.BUYER)
         pending = self._results[tx] = asyncio.get_running_loop().create_future()
         try:
             receipt = await self._ask(request, {DeliveryReceipt}, _NEGOTIATION_DIGEST)
             # The seller sends the content before it answers with the receipt.
             result = await asyncio.wait_for(pending, self._reply_timeout)
+        except ErrorReply:
+            self.state = paid  # refused: the payment is still unspent on both sides
+            raise
         except TimeoutError:
             raise InvalidReceipt("the seller sent a receipt but not the content") from None
         finally:

@@ -26,6 +26,7 @@ Ends: declined, rejected, payment_rejected, cancelled, completed, closed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -150,10 +151,12 @@ EXPECTED: Final[Mapping[Phase, tuple[tuple[Role, type[object]], ...]]] = {
 @dataclass(frozen=True, slots=True)
 class Session:
     """One session as ``me`` sees it. ``quote`` is the latest quote; ``accepted`` its
-    hash once accepted; ``pending`` the committed, not yet completed payment;
-    ``verified`` whether the seller verified it; ``credits`` the completed payments not
-    yet spent on a request (metered); ``served`` the requests served; ``seen`` every
-    transaction id committed in the session (none may be reused)."""
+    hash once accepted; ``pending`` the committed, not yet completed payment and
+    ``pending_amount`` its amount; ``verified`` whether the seller verified it;
+    ``credits`` the completed payments not yet spent on a request (metered); ``paid``
+    the units committed in the session (metered: never more than the quote's);
+    ``served`` the requests served; ``seen`` every transaction id committed in the
+    session (none may be reused)."""
 
     me: Role
     phase: Phase = Phase.START
@@ -161,8 +164,10 @@ class Session:
     quote: Quote | None = None
     accepted: Hash32 | None = None
     pending: Hash32 | None = None
+    pending_amount: int | None = None
     verified: bool = False
     credits: frozenset[Hash32] = frozenset()
+    paid: int = 0
     served: int = 0
     seen: frozenset[Hash32] = frozenset()
 
@@ -251,15 +256,29 @@ def _same_address(text: str, other: str) -> bool:
     return text.lower() == other.lower()
 
 
-def _check_funds(funds: Funds, quote: Quote, name: str, phase: Phase) -> None:
+#: A positive amount in canonical decimal (no sign, no leading zero), below 2**256.
+_UNITS: Final = re.compile(r"[1-9][0-9]{0,76}")
+
+
+def _check_funds(
+    funds: Funds, quote: Quote, name: str, phase: Phase, *, units: bool = False
+) -> int:
+    """The amount of ``funds``, which must be the quote's payment (its token, method
+    and amount) or, with ``units`` in a metered session, any whole number of units."""
     if funds.payment_method != PAYMENT_METHOD:
         raise PaymentMismatch(name, phase, f"payment_method is not {PAYMENT_METHOD!r}")
     if not _same_address(funds.currency, quote.token):
         raise PaymentMismatch(name, phase, f"currency is not the quote's token {quote.token}")
-    if funds.amount != str(quote_amount(quote)):
-        raise PaymentMismatch(
-            name, phase, f"amount {funds.amount} is not the quote's {quote_amount(quote)}"
-        )
+    expected = quote_amount(quote)
+    if units and quote.metered:
+        if not _UNITS.fullmatch(funds.amount) or int(funds.amount) % expected:
+            raise PaymentMismatch(
+                name, phase, f"amount {funds.amount} is no whole number of units of {expected}"
+            )
+        return int(funds.amount)
+    if funds.amount != str(expected):
+        raise PaymentMismatch(name, phase, f"amount {funds.amount} is not the quote's {expected}")
+    return expected
 
 
 def _require_quote_id(quote: Quote, quote_id: str, name: str, phase: Phase) -> None:
@@ -384,20 +403,32 @@ def _on_commit(state: Session, commit: CommitPayment) -> Transition:
         raise PaymentMismatch(name, phase, "reference is not the accepted quote's hash")
     if not _same_address(commit.recipient, quote.payee):
         raise PaymentMismatch(name, phase, f"recipient is not the quote's payee {quote.payee}")
-    _check_funds(commit.funds, quote, name, phase)
+    amount = _check_funds(commit.funds, quote, name, phase, units=True)
     tx = _parse_tx(commit.transaction_id, name, phase)
     if commit.transaction_id != hex32(tx):
         raise PaymentMismatch(name, phase, "transaction_id must be lower-case hex")
     if tx in state.seen:
         raise PaymentMismatch(name, phase, "transaction_id was committed before")
-    if state.served + len(state.credits) >= quote.units:
-        raise PaymentMismatch(name, phase, f"all {quote.units} units are paid")
-    new = replace(state, phase=Phase.COMMITTED, pending=tx, verified=False, seen=state.seen | {tx})
+    units = amount // quote_amount(quote) if quote.metered else quote.units
+    if state.paid + units > quote.units:
+        left = quote.units - state.paid
+        raise PaymentMismatch(
+            name, phase, f"{units} units would exceed the quote's {quote.units} ({left} left)"
+        )
+    new = replace(
+        state,
+        phase=Phase.COMMITTED,
+        pending=tx,
+        pending_amount=amount,
+        verified=False,
+        paid=state.paid + units,
+        seen=state.seen | {tx},
+    )
     if state.me is not Role.SELLER:
         return Transition(new, ())
     payee = parse_address(quote.payee, field="payee")
     token = parse_address(quote.token, field="token")
-    return Transition(new, (VerifyPayment(tx, payee, token, quote_amount(quote), accepted),))
+    return Transition(new, (VerifyPayment(tx, payee, token, amount, accepted),))
 
 
 def _on_verified(state: Session, verified: PaymentVerified) -> Transition:
@@ -413,8 +444,8 @@ def _on_verified(state: Session, verified: PaymentVerified) -> Transition:
         raise PaymentMismatch(name, phase, "the transfer's payee is not the quote's")
     if transfer.token != parse_address(quote.token, field="token"):
         raise PaymentMismatch(name, phase, "the transfer's token is not the quote's")
-    if transfer.amount != quote_amount(quote):
-        raise PaymentMismatch(name, phase, "the transfer's amount is not the quote's")
+    if transfer.amount != state.pending_amount:
+        raise PaymentMismatch(name, phase, "the transfer's amount is not the committed one")
     return Transition(replace(state, phase=Phase.VERIFIED, verified=True), ())
 
 
@@ -427,7 +458,7 @@ def _on_complete(state: Session, complete: CompletePayment) -> Transition:
     if _parse_tx(complete.transaction_id, name, phase) != pending:
         raise PaymentMismatch(name, phase, "transaction_id is not the committed payment")
     events = (PaymentCompleted(pending),)
-    done = replace(state, pending=None, verified=False)
+    done = replace(state, pending=None, pending_amount=None, verified=False)
     if not quote.metered:
         return Transition(replace(done, phase=Phase.COMPLETED), events)
     return Transition(replace(done, phase=Phase.OPEN, credits=state.credits | {pending}), events)
