@@ -69,6 +69,9 @@ class PeerSettings:
     max_request_bytes: int = 512 * 1024  # a pushed batch, well below the API's 1 MiB
     max_reply_bytes: int = 8 * 1024 * 1024
     max_attempts: int = 6  # tries of one pushed batch before it is dropped
+    # A push waits this long for more to join its batch: pushes leave the clients'
+    # critical path (a client delivers to every node itself) and come in fewer requests.
+    push_delay: float = 0.1
     backoff_base: float = 0.1
     backoff_cap: float = 10.0
     connections: int = 64  # the session's connection pool, all peers together
@@ -290,6 +293,8 @@ class PeerClient:
         s = self.settings
         while True:
             await peer.outbox.wait()
+            if s.push_delay > 0:
+                await asyncio.sleep(s.push_delay)
             batch = peer.outbox.take(PAGE, s.max_request_bytes)
             peer.sending = len(batch)
             try:

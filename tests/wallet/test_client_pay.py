@@ -140,10 +140,10 @@ async def test_a_crash_between_votes_and_certificate_then_resume_finishes_that_o
 ) -> None:
     original = Journal.write
 
-    def crash_when_certified(self: Journal, entry: object) -> None:
+    def crash_when_certified(self: Journal, entry: object, durable: bool = True) -> None:
         if getattr(entry, "state", None) == "certified":
             raise Crash
-        original(self, entry)  # type: ignore[arg-type]
+        original(self, entry, durable=durable)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Journal, "write", crash_when_certified)
     wallet = wallet_of(net, tmp_path)

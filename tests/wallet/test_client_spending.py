@@ -186,10 +186,10 @@ async def test_a_crash_after_votes_then_resume_commits_the_reservation(
     policy = SpendingPolicy(budget_usd=parse_usd("5"))
     original = Journal.write
 
-    def crash_when_certified(self: Journal, entry: object) -> None:
+    def crash_when_certified(self: Journal, entry: object, durable: bool = True) -> None:
         if getattr(entry, "state", None) == "certified":
             raise Crash
-        original(self, entry)  # type: ignore[arg-type]
+        original(self, entry, durable=durable)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Journal, "write", crash_when_certified)
     wallet = wallet_of(net, tmp_path, spending(policy, SpendLedger.open(ledger_file)))

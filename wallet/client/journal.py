@@ -6,7 +6,8 @@ that the first can never be certified (:data:`ABANDONED`).
 
 Layout: ``<data dir>/journal/<0xaccount>/`` (mode 0700) holds one JSON file per sequence,
 ``<sequence, 20 digits>.json`` (mode 0600), written atomically (a temporary file, fsync,
-rename, fsync of the directory), and a ``LOCK`` file that one process at a time holds
+rename, fsync of the directory; the ``certified`` and ``confirmed`` marks skip the two
+fsyncs: they only save work after a crash), and a ``LOCK`` file that one process at a time holds
 (``flock``): two wallet processes sharing a journal could sign two orders for one
 sequence. A file is::
 
@@ -185,8 +186,12 @@ class Journal:
 
     # ---------------------------------------------------------------- writing
 
-    def write(self, entry: Entry) -> None:
-        """Stores ``entry`` durably (atomic replace, fsync of the file and the directory).
+    def write(self, entry: Entry, *, durable: bool = True) -> None:
+        """Stores ``entry`` (atomic replace; with ``durable``, fsync of the file and the
+        directory first). ``durable=False`` is for the marks that only save work after a
+        crash (``certified``, ``confirmed``): a process crash loses nothing, and if a
+        power loss undoes one, the wallet finishes the order again from ``signed`` (a node
+        returns the same vote, or says the certificate is applied).
 
         Refuses (JournalError) an entry whose order differs from the one already at its
         sequence, unless that one is abandoned: the one rule this journal exists for."""
@@ -206,15 +211,17 @@ class Journal:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(temporary, self.directory / name)
-            directory = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            if durable:
+                directory = os.open(self.directory, os.O_RDONLY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink()
