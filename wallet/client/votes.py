@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wallet.client.network import Network
 from wallet.client.receipts import verify_certificate
@@ -30,11 +30,16 @@ async def gather_until(
     calls: Mapping[str, Awaitable[T]],
     timeout: float,
     done: Callable[[str, T | Exception], bool],
+    *,
+    leave: set[asyncio.Future[Any]] | None = None,
 ) -> list[str]:
     """Runs ``calls`` (one per node URL) concurrently and hands each outcome (a result,
     or the exception it raised) to ``done`` as it arrives; stops when ``done`` returns
     True, when all are in, or after ``timeout`` seconds. The calls still running are
-    cancelled (and awaited); their URLs are returned."""
+    cancelled (and awaited); their URLs are returned. With ``leave``, calls still running
+    when ``done`` stopped the round are instead left to finish in the background (each
+    must end by itself, e.g. one bounded request): they are added to ``leave`` until
+    they finish, and their outcomes are dropped."""
     tasks: dict[asyncio.Future[T], str] = {
         asyncio.ensure_future(call): url for url, call in calls.items()
     }
@@ -57,6 +62,13 @@ async def gather_until(
                     outcome = exc
                 stop = done(tasks[task], outcome) or stop
             if stop:
+                if leave is not None:
+                    for task in pending:
+                        leave.add(task)
+                        task.add_done_callback(_forget(leave))
+                    slow = [tasks[task] for task in pending]
+                    pending = set()
+                    return slow
                 break
     finally:
         for task in pending:
@@ -64,6 +76,15 @@ async def gather_until(
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
     return [tasks[task] for task in pending]
+
+
+def _forget(tasks: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    def forget(task: asyncio.Future[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a node's failure here is nobody's business
+
+    return forget
 
 
 def describe(outcome: object) -> str:
@@ -200,12 +221,19 @@ async def collect_votes(
 
 
 async def deliver(
-    transport: Transport, network: Network, certificate: Certificate, *, timeout: float
+    transport: Transport,
+    network: Network,
+    certificate: Certificate,
+    *,
+    timeout: float,
+    background: set[asyncio.Future[Any]] | None = None,
 ) -> dict[str, int | None]:
     """Sends ``certificate`` to every node; returns once a quorum took it (applied,
     duplicate or pending), mapping each of those URLs to the log index it reported
     (``applied`` only). Raises QuorumUnavailable otherwise (the certificate is final all
-    the same: deliver it again later)."""
+    the same: deliver it again later). With ``background``, the deliveries still under
+    way at the quorum go on (one request each, bounded by the transport's timeout), so
+    every node gets the certificate from the wallet, not later from a peer."""
     delivered: dict[str, int | None] = {}
     faults: dict[str, str] = {}
     quorum = network.committee.quorum
@@ -220,7 +248,7 @@ async def deliver(
         return len(delivered) >= quorum
 
     calls = {url: transport.post_certificate(url, certificate) for url in network.endpoints}
-    slow = await gather_until(calls, timeout, done)
+    slow = await gather_until(calls, timeout, done, leave=background)
     if len(delivered) < quorum:
         faults.update({url: f"no answer in {timeout:g} s" for url in slow})
         raise QuorumUnavailable("delivering the certificate", faults)

@@ -39,6 +39,7 @@ import collections
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wallet.client.journal import Entry, Journal
 from wallet.client.network import Network
@@ -137,6 +138,7 @@ class Wallet(Reader):
         self._before_sign = before_sign
         self._lock = asyncio.Lock()
         self._next: int | None = None  # the next sequence, once known
+        self._deliveries: set[asyncio.Future[Any]] = set()  # to the nodes past the quorum
 
     async def __aenter__(self) -> Wallet:
         self.open()
@@ -157,6 +159,10 @@ class Wallet(Reader):
                 raise
 
     async def close(self) -> None:
+        for task in list(self._deliveries):
+            task.cancel()
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
         self._journal.close()
         if self._owns_transport:
             await self._transport.close()
@@ -310,7 +316,11 @@ class Wallet(Reader):
         if self.spending is not None:  # the certificate is formed: the payment is final
             await self.spending.settle_entry(entry)
         delivered = await deliver(
-            self._transport, self.network, entry.certificate, timeout=self._timeout
+            self._transport,
+            self.network,
+            entry.certificate,
+            timeout=self._timeout,
+            background=self._deliveries,
         )
         self._journal.write(entry.confirmed(), durable=False)  # no fsync: no thread hop
         self._next = entry.sequence + 1
