@@ -87,3 +87,46 @@ async def test_a_failing_rule_fails_only_its_caller(
     assert isinstance(boom, RuntimeError)
     assert not isinstance(ok, BaseException) and store.account(ALICE.address).balance(USDF) == 5
     store.close()
+
+
+@pytest.mark.asyncio
+async def test_the_disk_write_runs_off_the_loop_and_survives_a_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a batch syncs (in a worker thread) the event loop runs and reads see the
+    store as before the batch; a writer cancelled mid-write still finishes and publishes
+    it, so memory and disk agree."""
+    import threading
+    import time as clock
+
+    from node.store.ledger import PreparedCommit
+
+    store = LedgerStore(tmp_path, DOMAIN, sync=True)
+    store.put_committee(COMMITTEE)
+    writer = Writer(store, Node().context)
+    writing, real_write = threading.Event(), PreparedCommit.write
+
+    def slow_write(self: PreparedCommit) -> None:
+        writing.set()
+        clock.sleep(0.3)
+        real_write(self)
+
+    monkeypatch.setattr(PreparedCommit, "write", slow_write)
+    runner = asyncio.create_task(writer.run())
+    applied = asyncio.create_task(
+        writer.apply(ContractReceiveDeposit(1, ALICE.address, USDF, Amount(5)))
+    )
+    ticks = 0
+    while not writing.is_set() or ticks < 5:  # the loop keeps turning during the write
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert store.log_size() == 0 and store.account(ALICE.address).balance(USDF) == 0
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert store.log_size() == 1 and store.account(ALICE.address).balance(USDF) == 5
+    applied.cancel()
+    store.close()
+    reopened = LedgerStore(tmp_path, DOMAIN, sync=False)
+    assert reopened.log_size() == 1 and reopened.account(ALICE.address).balance(USDF) == 5
+    reopened.close()
