@@ -4,6 +4,7 @@ or absence becomes that node's NodeError, never anything else."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 
@@ -20,8 +21,25 @@ ACCOUNT = PrivateKey(bytes([0x11] * 32)).address
 MODE = web.AppKey("mode", dict[str, str])  # {"mode": ...}, changed by the tests
 
 
-async def account(request: web.Request) -> web.Response:
+async def account(request: web.Request) -> web.StreamResponse:
     mode = request.app[MODE]["mode"]
+    if mode == "chunked":  # a large reply that arrives in pieces
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        await response.prepare(request)
+        text = json.dumps(
+            {
+                "address": request.match_info["address"],
+                "next_sequence": 3,
+                "balances": {"0x5FbDB2315678afecb367f032d93F642f64180aa3": "-12"},
+                "pending_order": None,
+            },
+            indent=100_000,  # 300 KB of whitespace: JSON all the same
+        ).encode()
+        for start in range(0, len(text), 50_000):
+            await response.write(text[start : start + 50_000])
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
     if mode == "garbage":
         return web.Response(text="<html>oops</html>")
     if mode == "slow":
@@ -94,6 +112,16 @@ async def test_a_bad_node_is_that_nodes_error(
         with pytest.raises(error) as raised:
             await transport.get_account(url, ACCOUNT)
     assert raised.value.endpoint == url  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_a_large_reply_is_read_whole(node: tuple[str, web.Application]) -> None:
+    """A reply that arrives in pieces is read to its end (not just what has arrived)."""
+    url, app = node
+    app[MODE]["mode"] = "chunked"
+    async with HttpTransport(timeout=2) as transport:
+        state = await transport.get_account(url, ACCOUNT)
+    assert state.next_sequence == 3
 
 
 @pytest.mark.asyncio

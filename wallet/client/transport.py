@@ -156,6 +156,18 @@ class _BadReplyError(Exception):
     """A reply that is not what the API promises (becomes NodeMisbehaved)."""
 
 
+async def read_capped(content: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """The whole body (until the end of the stream), or None once it passes ``limit``
+    bytes. (``StreamReader.read(n)`` returns what has arrived so far, which may be a
+    part of a large reply.)"""
+    body = bytearray()
+    async for chunk in content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def _object(value: object, *keys: str, optional: tuple[str, ...] = ()) -> dict[str, object]:
     if not isinstance(value, dict):
         raise _BadReplyError("expected a JSON object")
@@ -446,8 +458,8 @@ class HttpTransport(JsonTransport):
         session = self._open()
         try:
             async with session.request(method, endpoint + path, json=body) as reply:
-                data = await reply.content.read(MAX_REPLY_BYTES + 1)
-                if len(data) > MAX_REPLY_BYTES:
+                data = await read_capped(reply.content, MAX_REPLY_BYTES)
+                if data is None:
                     raise NodeMisbehaved(endpoint, f"{path}: reply over {MAX_REPLY_BYTES} bytes")
                 return reply.status, data
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

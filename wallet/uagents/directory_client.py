@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 import aiohttp
 
+from wallet.client.transport import MAX_REPLY_BYTES, read_capped
 from wallet.codec import parse_address
 from wallet.directory import (
     MAX_FETCH,
@@ -86,7 +87,6 @@ __all__ = [
 log = logging.getLogger("wallet.uagents.directory")
 
 #: The largest reply read from a node (100 records, or 100 envelopes of 64 KiB).
-MAX_REPLY_BYTES: Final = 8 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -235,11 +235,11 @@ class DirectoryClient:
                 method, url, json=body, timeout=self._timeout
             ) as response:
                 status = response.status
-                raw = await response.content.read(MAX_REPLY_BYTES + 1)
+                raw = await read_capped(response.content, MAX_REPLY_BYTES)
         except (aiohttp.ClientError, TimeoutError) as error:
             problem = str(error) or type(error).__name__
             raise NodeUnavailable(node, f"{method} {path}: {problem}") from None
-        if len(raw) > MAX_REPLY_BYTES:
+        if raw is None:
             raise NodeMisbehaved(node, f"{method} {path}: a reply over {MAX_REPLY_BYTES} bytes")
         try:
             reply: object = json.loads(raw)
