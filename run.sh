@@ -1,17 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set everything up, bring the devnet up (anvil, contracts, committee,
-# funded agent accounts, the committee's ledger nodes) and print its status. Arguments go to `devnet up`
-# (e.g. --port 0 for a free port, --state-dir DIR). `.venv/bin/devnet down` stops it.
+# The main job (docs/main-job.md): set everything up, bring a devnet up (anvil, the
+# contracts, a committee of 4 ledger nodes), run a provider agent selling a simulated
+# language model and buyer agents paying for each request, settle on chain, print a
+# checked summary, and bring the devnet down (exit 1 on a mismatch). Arguments go to
+# `devnet trade`: --requests N, --buyers N, --seed N, --keep, --port 0 (a free port),
+# --state-dir DIR. `.venv/bin/devnet up|status|down` still manage a devnet by hand.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-status_args=()
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case "${args[$i]}" in
-    --state-dir) status_args=(--state-dir "${args[$((i + 1))]:-}") ;;
-    --state-dir=*) status_args=("${args[$i]}") ;;
-  esac
-done
-.venv/bin/devnet up "$@"
-.venv/bin/devnet status "${status_args[@]}"
+exec .venv/bin/devnet trade "$@"

@@ -1,4 +1,5 @@
-"""``devnet up | status | down``: the command line of the devnet.
+"""``devnet up | status | down | trade``: the command line of the devnet (``trade`` is the
+main job, docs/main-job.md).
 
 web3.py and eth-account take a second or two to import, so only the commands that need
 them (``up``, ``status``) import them; ``down``, ``--help`` and usage errors are instant.
@@ -112,6 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(run=_status)
 
+    trade = commands.add_parser(
+        "trade",
+        help="the main job: a devnet, a provider agent, paying buyers, a checked summary",
+        description="Bring a devnet up, run a provider agent selling a simulated language "
+        "model and buyer agents paying for each request, settle on chain and check that "
+        "everything reconciles (docs/main-job.md). Exit 1 on a mismatch.",
+    )
+    trade.add_argument(
+        "--requests", type=_int_at_least(1), default=1000, help="paid requests in all (1000)"
+    )
+    trade.add_argument(
+        "--buyers", type=_int_at_least(1), default=2, help="buyer agents; every second pays FAR (2)"
+    )
+    trade.add_argument("--seed", type=int, default=1, help="seed of the random prompts (1)")
+    trade.add_argument("--budget-usd", default="5", help="each buyer's spending budget in USD (5)")
+    trade.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help="anvil's port (8545; 0 picks a free one)"
+    )
+    trade.add_argument("--state-dir", type=Path, help=state_help)
+    trade.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the devnet up at the end (`devnet down` stops it)",
+    )
+    trade.set_defaults(run=_trade)
+
     down = commands.add_parser("down", help="stop every devnet process")
     down.add_argument("--state-dir", type=Path, help=state_help)
     down.set_defaults(run=_down)
@@ -202,6 +229,68 @@ def _wait_in_foreground(devnet: Devnet) -> int:
             )
             return 1
         time.sleep(0.5)
+
+
+def _trade(args: argparse.Namespace) -> int:
+    """The main job (docs/main-job.md): a devnet of its own in the state dir (refused if
+    one runs there already), the trading, the summary; then the devnet goes down unless
+    ``--keep``. Ctrl-C, SIGTERM or SIGHUP at any point stop everything."""
+    import asyncio
+
+    from devnet.api import Devnet, DevnetConfig
+    from devnet.errors import AlreadyRunningError
+    from devnet.trading.job import TradeOptions, run_trade
+    from wallet.errors import WalletError
+
+    state_dir = resolve_state_dir(args.state_dir)
+    config = DevnetConfig(
+        state_dir=state_dir,
+        agents=args.buyers + 1,
+        port=args.port or None,
+        start_nodes=True,
+    )
+    options = TradeOptions(
+        requests=args.requests, buyers=args.buyers, seed=args.seed, budget_usd=args.budget_usd
+    )
+    devnet: Devnet | None = None
+    code = 1
+    started = time.monotonic()
+    with _termination_unwinds():
+        try:
+            try:
+                devnet = Devnet.up(config)
+            except AlreadyRunningError:
+                raise AlreadyRunningError(
+                    f"a devnet is already running in {state_dir} (from `devnet up` or "
+                    f"`devnet trade --keep`); `devnet trade` brings up a devnet of its own: "
+                    f"stop that one with `devnet down{_state_dir_hint(args)}`, or give "
+                    "another --state-dir"
+                ) from None
+            _print_summary(devnet, time.monotonic() - started)
+            code = asyncio.run(run_trade(devnet.manifest, devnet.state_dir, options, sys.stdout))
+        except WalletError as exc:
+            print(f"devnet trade: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            code = 1
+        except (KeyboardInterrupt, _Terminated) as stop:
+            why = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
+            print(
+                f"\ndevnet trade: {why}: stopping everything",
+                file=sys.stderr,
+                flush=True,
+            )
+            code = 130 if isinstance(stop, KeyboardInterrupt) else 143
+        finally:
+            if devnet is not None:
+                keep = args.keep and code in (0, 1)
+                if keep:
+                    print(
+                        f"devnet left up (--keep): stop it with devnet down{_state_dir_hint(args)}"
+                    )
+                else:
+                    with _signals_ignored():  # a second Ctrl-C must not cut the clean-up short
+                        devnet.down()
+                    print("devnet: stopped", flush=True)
+    return code
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ log, and wait until each answers ``/v1/health``."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -63,6 +64,9 @@ def start_nodes(
         for index, member in enumerate(manifest.committee.members):
             home = state.path / f"node-{index}"
             home.mkdir(mode=0o700, exist_ok=True)
+            # A fresh chain every time: a store left by an earlier devnet here would take
+            # the new deposits (same contract addresses, same ids) for ones it credited.
+            shutil.rmtree(home / "data", ignore_errors=True)
             key_file = home / "key"
             write_private_file(key_file, member.private_key + "\n")
             log_path = state.log_path(f"node-{index}")

@@ -264,7 +264,7 @@ def test_no_network_named(home: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "--manifest PATH" in one_line_error(err) and "--rpc-url" in err
     code, _, err = run(capsys, "balance", "--manifest", "/nonexistent/manifest.json")
     assert code == EXIT_CALLER
-    assert "./run.sh" in one_line_error(err)
+    assert "devnet up" in one_line_error(err)
 
 
 def test_unreachable_nodes(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

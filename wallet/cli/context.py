@@ -178,7 +178,7 @@ def connection_options(
     if manifest:
         if not Path(manifest).is_file():
             raise CliError(
-                f"no manifest at {manifest}: start the devnet (`./run.sh`, it writes "
+                f"no manifest at {manifest}: start a devnet (`.venv/bin/devnet up`, it writes "
                 ".devnet/manifest.json) or pass --manifest PATH"
             )
         return manifest, None, None
