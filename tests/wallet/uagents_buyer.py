@@ -41,10 +41,8 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from uagents_core.contrib.protocols.payment import (
     CancelPayment,
@@ -56,6 +54,8 @@ from uagents_core.contrib.protocols.payment import (
     payment_protocol_spec,
 )
 from uagents_core.models import ErrorMessage, Model
+
+from tests.wallet.uagents_offline import offline_agent
 
 # The same uagents declarations as the uagents seller's (their digests are Farthing's:
 # test_uagents_interop.py checks them).
@@ -92,23 +92,6 @@ def say(text: str) -> None:
     print(f"[uagents-buyer] {text}", flush=True)
 
 
-def _offline(uagents_agent: Any, uagents_asgi: Any) -> None:
-    """The patches of notes-uagents.md: loopback only, no ledger, no Almanac API."""
-    uagents_asgi.HOST = "127.0.0.1"
-    uagents_agent.get_almanac_contract = lambda *args, **kwargs: None
-
-    async def no_status(self: Any, active: bool) -> None:
-        return None
-
-    uagents_agent.Agent._update_agent_status = no_status
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -124,10 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     seller, _, seller_url = args.seller.partition("=")
 
     import uagents
-    import uagents.agent
-    import uagents.asgi
-    from uagents import Agent, Context, Protocol
-    from uagents.resolver import RulesBasedResolver
+    from uagents import Context, Protocol
 
     from wallet.agent import FarthingWallet, connect
     from wallet.codec import address_hex, parse_address
@@ -138,18 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     from wallet.uagents import negotiation as farthing
 
     assert uagents.Model is Model
-    _offline(uagents.agent, uagents.asgi)
-    agent = Agent(
-        name="uagents-buyer",
-        port=args.port,
-        seed=args.seed,
-        agentverse=f"http://127.0.0.1:{_closed_port()}",
-        resolve=RulesBasedResolver({seller: seller_url}),
-        report_events=False,
-        enable_agent_inspector=False,
-        shutdown_timeout=2.0,
-        mark_inactive_on_shutdown=False,
-    )
+    agent = offline_agent("uagents-buyer", args.port, args.seed, {seller: seller_url})
     # The Farthing account of the agent's own key: the payer.
     key = PrivateKey.from_hex(agent._identity.private_key)
     payer = address_hex(key.address)

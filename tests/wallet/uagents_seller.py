@@ -42,11 +42,9 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from uagents_core.contrib.protocols.payment import (
     CancelPayment,
@@ -58,6 +56,8 @@ from uagents_core.contrib.protocols.payment import (
     payment_protocol_spec,
 )
 from uagents_core.models import ErrorMessage, Model
+
+from tests.wallet.uagents_offline import offline_agent
 
 PAYMENT_METHOD = "farthing"
 SERVICE = "shout"
@@ -160,23 +160,6 @@ def say(text: str) -> None:
     print(f"[uagents-seller] {text}", flush=True)
 
 
-def _offline(uagents_agent: Any, uagents_asgi: Any) -> None:
-    """The patches of notes-uagents.md: loopback only, no ledger, no Almanac API."""
-    uagents_asgi.HOST = "127.0.0.1"
-    uagents_agent.get_almanac_contract = lambda *args, **kwargs: None
-
-    async def no_status(self: Any, active: bool) -> None:
-        return None
-
-    uagents_agent.Agent._update_agent_status = no_status
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -193,10 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     buyer_address, _, buyer_url = args.buyer.partition("=")
 
     import uagents
-    import uagents.agent
-    import uagents.asgi
-    from uagents import Agent, Context, Protocol
-    from uagents.resolver import RulesBasedResolver
+    from uagents import Context, Protocol
 
     from wallet.agent import FarthingWallet, connect
     from wallet.codec import address_hex
@@ -207,18 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     from wallet.uagents.sessions import payment_verified
 
     assert uagents.Model is Model
-    _offline(uagents.agent, uagents.asgi)
-    agent = Agent(
-        name="uagents-seller",
-        port=args.port,
-        seed=args.seed,
-        agentverse=f"http://127.0.0.1:{_closed_port()}",
-        resolve=RulesBasedResolver({buyer_address: buyer_url}),
-        report_events=False,
-        enable_agent_inspector=False,
-        shutdown_timeout=2.0,
-        mark_inactive_on_shutdown=False,
-    )
+    agent = offline_agent("uagents-seller", args.port, args.seed, {buyer_address: buyer_url})
     # The Farthing account of the agent's own key: the quotes' payee, the receipts' signer.
     key = PrivateKey.from_hex(agent._identity.private_key)
     payee = address_hex(key.address)
