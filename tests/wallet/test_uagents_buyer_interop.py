@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from aiohttp import web
 from uagents_core.identity import Identity
 
 from devnet import Devnet, DevnetConfig
+from devnet.ports import free_port
+from tests.support.processes import stop
 from wallet.agent import connect
 from wallet.codec import address_hex
 from wallet.signing import PrivateKey
@@ -56,23 +57,6 @@ def devnet() -> Iterator[Devnet]:
         yield net
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Ends the subprocess by its pid: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 async def shout(body: str) -> str:
     return body.upper()
 
@@ -94,7 +78,7 @@ def test_a_uagents_buyer_pays_a_farthing_seller(
     identity = Identity.from_seed(SEED, 0)
     buyer_address = identity.address
     buyer_account = PrivateKey.from_hex(identity.private_key).address
-    seller_port, buyer_port = _free_port(), _free_port()
+    seller_port, buyer_port = free_port(), free_port()
     log = tmp_path / "buyer-output.log"
     headers: list[str | None] = []  # the sync header of every envelope the seller got
 
@@ -153,7 +137,7 @@ def test_a_uagents_buyer_pays_a_farthing_seller(
                     assert found[1] == str(REQUESTS), output()
                     session = found[2]
                 finally:
-                    _stop(process)
+                    stop(process)
 
             # The seller's balance rose by exactly 3 x the unit price, the buyer's fell so.
             total = REQUESTS * PRICE

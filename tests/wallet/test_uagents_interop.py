@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from uagents_core.identity import Identity
 from uagents_core.models import Model as UaModel
 
 from devnet import Devnet, DevnetConfig
+from devnet.ports import free_port
+from tests.support.processes import stop
 from tests.wallet import uagents_seller
 from wallet.agent import FarthingWallet, connect
 from wallet.codec import address_hex
@@ -132,23 +133,6 @@ class SellerProcess:
         return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Ends the subprocess by its pid: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def devnet() -> Iterator[Devnet]:
     with Devnet.up(DevnetConfig(start_nodes=True, agents=1)) as net:
@@ -160,7 +144,7 @@ def seller(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """The uagents seller on a free loopback port, serving (its ready line seen). Its one
     route is the Farthing buyer agent's URL: the devnet agent's address on a loopback port
     chosen here, where each test runs its buyer agent."""
-    port, buyer_port = _free_port(), _free_port()
+    port, buyer_port = free_port(), free_port()
     buyer_key = PrivateKey.from_hex(devnet.manifest.agents[0].private_key)
     workdir = tmp_path_factory.mktemp("uagents-seller")  # uagents writes a store in its cwd
     log = workdir / "output.log"
@@ -187,7 +171,7 @@ def seller(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             time.sleep(0.05)
         yield SellerProcess(process, log, ready[1], ready[2], endpoint, buyer_port)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @dataclass
