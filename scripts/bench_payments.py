@@ -21,53 +21,18 @@ import argparse
 import asyncio
 import statistics
 import time
-from typing import Any
 
 import aiohttp
 from web3 import Web3
 
+from bench.ledger import run_round
 from contracts import load_artifact
 from devnet import Devnet, DevnetConfig
-from wallet import wire
 from wallet.codec import parse_address
 from wallet.signing import PrivateKey, sign_order
-from wallet.types import Amount, Certificate, Domain, Sequence, SignedOrder, Transfer
+from wallet.types import Amount, Domain, Sequence, SignedOrder, Transfer
 
 USDF = 10**6
-
-
-async def batch(session: aiohttp.ClientSession, url: str, key: str, items: list[Any]) -> list[Any]:
-    async with session.post(url, json={key: items}) as reply:
-        reply.raise_for_status()
-        return list((await reply.json())["results"])
-
-
-async def run_round(
-    session: aiohttp.ClientSession, nodes: list[str], signed: list[SignedOrder], quorum: int
-) -> int:
-    orders = [wire.signed_order_to_json(s) for s in signed]
-    replies = await asyncio.gather(
-        *(batch(session, f"{n}/v1/orders/batch", "orders", orders) for n in nodes)
-    )
-    certificates = []
-    for i, s in enumerate(signed):
-        votes = [wire.vote_from_json(r[i]["vote"]) for r in replies if "vote" in r[i]][:quorum]
-        if len(votes) == quorum:
-            certificates.append(
-                Certificate(
-                    s, votes[0].epoch, tuple(sorted((v.signer, v.signature) for v in votes))
-                )
-            )
-    bodies = [wire.certificate_to_json(c) for c in certificates]
-    if not bodies:
-        return 0
-    results = await asyncio.gather(
-        *(batch(session, f"{n}/v1/certificates/batch", "certificates", bodies) for n in nodes)
-    )
-    return sum(
-        sum(r[i].get("status") in ("applied", "duplicate") for r in results) >= quorum
-        for i in range(len(bodies))
-    )
 
 
 async def main_async(devnet: Devnet, accounts: int, rounds: int, lanes: int, presign: bool) -> None:
