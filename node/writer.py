@@ -23,7 +23,6 @@ from node.state import LedgerView, NodeContext, Transition, transition
 from node.state.changes import StateChange
 from node.state.records import AccountRecord, Committee
 from node.store import LedgerStore
-from node.store.ledger import PreparedCommit
 from wallet.types import Address, Certificate, Epoch, Hash32, Sequence
 
 
@@ -104,27 +103,6 @@ class _Request:
     )
 
 
-async def _write_off_loop(store: LedgerStore, prepared: PreparedCommit) -> None:
-    """Writes ``prepared`` in a worker thread, so the event loop serves requests (which
-    then join the next batch) while the disk syncs, then publishes it to the store's
-    readers. A cancelled writer still waits for the write and publishes it before it
-    stops: the store must not be left between disk and memory."""
-    written = asyncio.get_running_loop().run_in_executor(None, prepared.write)
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(written)
-            break
-        except asyncio.CancelledError:
-            if written.done():
-                break
-            cancelled = True
-    written.result()  # a failed write raises here (the node stops)
-    store.publish(prepared)
-    if cancelled:
-        raise asyncio.CancelledError
-
-
 class Writer:
     """Owns the store's write side. ``run()`` is a long-lived task owned by the node's
     task group; ``apply()`` may be called from any coroutine."""
@@ -154,9 +132,9 @@ class Writer:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            self._commit(batch)
 
-    async def _commit(self, batch: list[_Request]) -> None:
+    def _commit(self, batch: list[_Request]) -> None:
         first_log_index = self.store.log_size()
         overlay = Overlay(self.store)
         results: list[tuple[_Request, Transition | BaseException]] = []
@@ -174,9 +152,7 @@ class Writer:
             if t.context is not None:
                 context = t.context
         started = time.perf_counter()
-        prepared = self.store.prepare(transitions)
-        if prepared is not None:
-            await _write_off_loop(self.store, prepared)
+        self.store.commit_all(transitions)
         self.context = context
         if self.observers:
             self._report(

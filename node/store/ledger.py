@@ -37,7 +37,6 @@ LOCK file keeps a second process out of the directory.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,19 +91,6 @@ def _committee_record(committee: Committee) -> tuple[bytes, bytes]:
 
 def _node_key(level: int, index: int) -> bytes:
     return b"n" + level.to_bytes(1, "big") + index.to_bytes(8, "big")
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedCommit:
-    """A batch of records built by :meth:`LedgerStore.prepare`, not yet on disk."""
-
-    batch: Any  # a plyvel WriteBatch
-    transitions: list[Transition]
-    frontier: CompactRange
-
-    def write(self) -> None:
-        """Writes the batch atomically (synced if the store syncs); any thread."""
-        self.batch.write()
 
 
 class LedgerStore:
@@ -211,30 +197,16 @@ class LedgerStore:
     def commit_all(self, transitions: list[Transition]) -> None:
         """Write the records of ``transitions``, applied in this order, in one atomic
         batch, with the Merkle nodes and the new frontier of the entries they append."""
-        prepared = self.prepare(transitions)
-        if prepared is not None:
-            prepared.write()
-            self.publish(prepared)
-
-    def prepare(self, transitions: list[Transition]) -> PreparedCommit | None:
-        """The batch that :meth:`commit_all` writes, not yet written (None: nothing to
-        write). Its :meth:`PreparedCommit.write` may run in another thread (LevelDB is
-        thread-safe and plyvel releases the GIL while it syncs); until :meth:`publish`,
-        reads see the store as it was before the batch. One prepared batch at a time."""
         transitions = [t for t in transitions if not t.writes_nothing]
         if not transitions:
-            return None
+            return
         frontier = self._frontier.copy()
-        batch = self._db.write_batch(sync=self._sync)
-        for t in transitions:
-            self._write(batch, t, frontier)
-        batch.put(_FRONTIER_KEY, frontier.to_bytes())
-        return PreparedCommit(batch, transitions, frontier)
-
-    def publish(self, prepared: PreparedCommit) -> None:
-        """After ``prepared`` was written: what later reads will see."""
-        self._frontier = prepared.frontier
-        for t in prepared.transitions:
+        with self._db.write_batch(sync=self._sync) as batch:
+            for t in transitions:
+                self._write(batch, t, frontier)
+            batch.put(_FRONTIER_KEY, frontier.to_bytes())
+        self._frontier = frontier
+        for t in transitions:  # on disk now: what later reads will decode
             for address, account in t.accounts.items():
                 self._remember(address, account)
             for committee in t.committees:
