@@ -8,6 +8,12 @@ second (the writes settled). Bytes per payment = mean over the nodes of (size gr
 log entries appended): every record a payment leaves (log entry, certificate, account
 records, Merkle nodes, indexes, checkpoints) counts.
 
+**Disk, compacted** (:func:`compacted_bytes_per_entry`): once the nodes have stopped,
+each node's LevelDB is compacted (``compact_range``) and its directory size divided by
+its log size: what a payment leaves on disk once LevelDB has dropped the records each
+payment overwrites (the payer's account record with its lock, then without) and the
+write-ahead log. It counts the whole store (the devnet's deposits and fixed files too).
+
 **Memory** (:func:`node_rss_mb`): each node process's ``VmRSS`` from
 ``/proc/<pid>/status`` (the devnet's recorded pids).
 """
@@ -79,6 +85,28 @@ def bytes_per_entry(before: DiskSnapshot, after: DiskSnapshot) -> float:
     ]
     if not ratios:
         raise ValueError("no node appended any entry")
+    return sum(ratios) / len(ratios)
+
+
+def compacted_bytes_per_entry(dirs: Sequence[Path]) -> float:
+    """Mean over the (stopped) nodes' stores of size / log entries, after compaction."""
+    import plyvel
+
+    from node.merkle import CompactRange
+
+    ratios = []
+    for path in dirs:
+        db = plyvel.DB(str(path))
+        try:
+            db.compact_range()
+            frontier = db.get(b"m" + b"frontier")
+        finally:
+            db.close()
+        entries = 0 if frontier is None else CompactRange.from_bytes(frontier).size
+        if entries:
+            ratios.append(directory_bytes(path) / entries)
+    if not ratios:
+        raise ValueError("no node store holds a log entry")
     return sum(ratios) / len(ratios)
 
 

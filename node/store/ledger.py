@@ -204,7 +204,8 @@ class LedgerStore:
         with self._db.write_batch(sync=self._sync) as batch:
             for t in transitions:
                 self._write(batch, t, frontier)
-            batch.put(_FRONTIER_KEY, frontier.to_bytes())
+            if frontier.size != self._frontier.size:  # a vote's lock appends nothing
+                batch.put(_FRONTIER_KEY, frontier.to_bytes())
         self._frontier = frontier
         for t in transitions:  # on disk now: what later reads will decode
             for address, account in t.accounts.items():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import node_resources
 from bench.machine import describe, git_commit
 from bench.node_resources import DiskSnapshot, bytes_per_entry, directory_bytes
 from bench.restart import rss_kib
@@ -55,3 +56,27 @@ def test_describe_names_the_machine() -> None:
     assert machine["cores"] == 2
     assert machine["python"].count(".") == 2
     assert machine["cpu_model"]
+
+
+def test_compacted_bytes_per_entry_drops_overwritten_records(tmp_path: Path) -> None:
+    """Deposits to one account, one commit each: every commit rewrites its account record
+    and the frontier; after compaction only the last of each is left."""
+    from node.state import ContractReceiveDeposit, transition
+    from node.store import LedgerStore
+    from tests.node.factories import ALICE, COMMITTEE, DOMAIN, USDF, Node
+    from wallet.types import Amount
+
+    store = LedgerStore(tmp_path / "data", DOMAIN, sync=False)
+    store.put_committee(COMMITTEE)
+    context = Node().context
+    for deposit in range(1, 2001):
+        change = ContractReceiveDeposit(deposit, ALICE.address, USDF, Amount(1))
+        store.commit(transition(store, context, change))
+    assert store.log_size() == 2000
+    store.close()
+    uncompacted = node_resources.directory_bytes(tmp_path / "data") / 2000
+    compacted = node_resources.compacted_bytes_per_entry([tmp_path / "data"])
+    assert 0 < compacted < uncompacted
+    LedgerStore(tmp_path / "empty", DOMAIN, sync=False).close()  # no log entry
+    with pytest.raises(ValueError, match="no node store"):
+        node_resources.compacted_bytes_per_entry([tmp_path / "empty"])
