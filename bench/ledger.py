@@ -105,18 +105,23 @@ async def run_round(
 
 
 async def pay_one(
-    transport: Transport, network: Network, signed: SignedOrder, timeout: float = 10.0
+    transport: Transport,
+    network: Network,
+    signed: SignedOrder,
+    timeout: float = 10.0,
+    background: set[asyncio.Future[Any]] | None = None,
 ) -> Certificate:
     """Votes from a quorum (each checked), the certificate, delivered to a quorum: what
-    ``Wallet.pay_final`` does after signing. Raises RuntimeError if no quorum voted."""
-    result = await collect_votes(transport, network, signed, timeout=timeout)
+    ``Wallet.pay_final`` does after signing (``background`` as the wallet's: the
+    requests past the quorum go on). Raises RuntimeError if no quorum voted."""
+    result = await collect_votes(transport, network, signed, timeout=timeout, background=background)
     if result.applied is not None:
         certificate = result.applied
     elif len(result.votes) >= network.committee.quorum:
         certificate = result.certificate(signed, network.committee.quorum)
     else:
         raise RuntimeError(f"no quorum: {result.refusals or result.faults}")
-    await deliver(transport, network, certificate, timeout=timeout)
+    await deliver(transport, network, certificate, timeout=timeout, background=background)
     return certificate
 
 

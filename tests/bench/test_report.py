@@ -25,6 +25,7 @@ def parts() -> dict[str, Any]:
         "eip3009": ChainRun(1000, 1000, 5.0, (65_000,) * 1000),
         "rss": {"node-0": 80.0, "node-1": 90.5},
         "disk_bytes_per_payment": 900.0,
+        "disk_bytes_per_payment_uncompacted": 1400.0,
         "disk_entries": 1998,
     }
 
@@ -46,6 +47,8 @@ def test_compose_gives_every_key_as_a_number() -> None:
     assert results["settlement_gas_per_payment"] == pytest.approx(152)
     assert results["erc20_gas_per_transfer"] == 34_000
     assert results["node_rss_mb_max"] == 90.5
+    assert results["disk_bytes_per_payment"] == 900
+    assert results["disk_bytes_per_payment_uncompacted"] == 1400
     assert results["ratio_vs_crypto_bound"] == pytest.approx(
         500 / results["crypto_bound_payments_per_s"]
     )

@@ -319,19 +319,19 @@ async def test_concurrent_pays_from_one_wallet_take_consecutive_sequences(
 async def test_the_certificate_still_reaches_a_slow_node(
     net: FakeCommittee, tmp_path: Path
 ) -> None:
-    """pay_final returns at a quorum of deliveries; the one still under way goes on in
-    the background (the slow node gets the certificate from the wallet), and closing the
-    wallet ends what is left."""
+    """pay_final returns at a quorum of votes and of deliveries; the requests to the slow
+    node go on in the background (it gets the certificate from the wallet), and closing
+    the wallet ends what is left."""
     slow = net.nodes[3]
     async with wallet_of(net, tmp_path) as wallet:
         await wallet.pay_final(PAYEE, Amount(10), TOKEN)  # node 3 votes late: no matter
         slow.slow = 0.3
         certificate = await wallet.pay_final(PAYEE, Amount(20), TOKEN)
         digest = order_digest(DOMAIN, certificate.order)
-        assert digest not in slow.applied and len(wallet._deliveries) == 1
-        await asyncio.wait_for(asyncio.gather(*wallet._deliveries), 5)
-        assert digest in slow.applied and not wallet._deliveries
+        assert digest not in slow.applied and len(wallet._background) == 2  # vote, delivery
+        await asyncio.wait_for(asyncio.gather(*wallet._background), 5)
+        assert digest in slow.applied and not wallet._background
         slow.slow = 5.0
         await wallet.pay_final(PAYEE, Amount(30), TOKEN)
-        assert len(wallet._deliveries) == 1
-    assert not wallet._deliveries  # closed: cancelled
+        assert len(wallet._background) == 2
+    assert not wallet._background  # closed: cancelled

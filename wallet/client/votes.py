@@ -167,10 +167,14 @@ async def collect_votes(
     *,
     timeout: float,
     previous: Certificate | None = None,
+    background: set[asyncio.Future[Any]] | None = None,
 ) -> VoteRound:
     """Asks every node for its vote on ``signed`` and returns as soon as a quorum of
     distinct members voted validly, a node showed the certificate applied at this
     sequence (ours: done; another: superseded), every node answered, or ``timeout``.
+    With ``background``, the requests still under way then go on (each for ``timeout``
+    seconds at most; their answers are dropped) instead of being cancelled, which would
+    close their connections.
 
     A node answering ``sequence_ahead`` has not applied the previous sequence yet: it is
     sent ``previous`` (this account's certificate there, when the wallet has it) and asked
@@ -214,7 +218,8 @@ async def collect_votes(
             result.faults[endpoint] = describe(outcome)
         return len(result.votes) >= quorum
 
-    slow = await gather_until({url: ask(url) for url in network.endpoints}, timeout, done)
+    calls = {url: asyncio.wait_for(ask(url), timeout) for url in network.endpoints}
+    slow = await gather_until(calls, timeout, done, leave=background)
     for url in slow:
         result.faults[url] = f"no useful answer in {timeout:g} s"
     return result

@@ -138,7 +138,7 @@ class Wallet(Reader):
         self._before_sign = before_sign
         self._lock = asyncio.Lock()
         self._next: int | None = None  # the next sequence, once known
-        self._deliveries: set[asyncio.Future[Any]] = set()  # to the nodes past the quorum
+        self._background: set[asyncio.Future[Any]] = set()  # requests past the quorum
 
     async def __aenter__(self) -> Wallet:
         self.open()
@@ -159,10 +159,10 @@ class Wallet(Reader):
                 raise
 
     async def close(self) -> None:
-        for task in list(self._deliveries):
+        for task in list(self._background):
             task.cancel()
-        if self._deliveries:
-            await asyncio.gather(*self._deliveries, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         self._journal.close()
         if self._owns_transport:
             await self._transport.close()
@@ -320,7 +320,7 @@ class Wallet(Reader):
             self.network,
             entry.certificate,
             timeout=self._timeout,
-            background=self._deliveries,
+            background=self._background,
         )
         self._journal.write(entry.confirmed(), durable=False)  # no fsync: no thread hop
         self._next = entry.sequence + 1
@@ -330,7 +330,12 @@ class Wallet(Reader):
         network, committee = self.network, self.network.committee
         previous = self._journal.last_certificate_before(entry.sequence)
         result = await collect_votes(
-            self._transport, network, entry.signed, timeout=self._timeout, previous=previous
+            self._transport,
+            network,
+            entry.signed,
+            timeout=self._timeout,
+            previous=previous,
+            background=self._background,
         )
         certificate = result.applied
         if certificate is None and len(result.votes) >= committee.quorum:
