@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +54,12 @@ def devnet() -> Iterator[Devnet]:
         yield net
 
 
+def wallet(devnet: Devnet, key: PrivateKey, data_dir: Path) -> Any:
+    """A FarthingWallet on the devnet (``async with``)."""
+    m = devnet.manifest
+    return connect(rpc_url=m.rpc_url, vault=m.contracts.vault, key=key, data_dir=data_dir)
+
+
 async def shout(body: str) -> str:
     return body.upper()
 
@@ -65,15 +72,9 @@ def test_quote_accept_100_paid_requests(devnet: Devnet, tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with (
-            connect(
-                rpc_url=m.rpc_url, vault=m.contracts.vault, key=buyer_key,
-                data_dir=tmp_path / "buyer",
-            ) as bw,
-            connect(
-                rpc_url=m.rpc_url, vault=m.contracts.vault, key=seller_key,
-                data_dir=tmp_path / "seller",
-            ) as sw,
-        ):  # fmt: skip
+            wallet(devnet, buyer_key, tmp_path / "buyer") as bw,
+            wallet(devnet, seller_key, tmp_path / "seller") as sw,
+        ):
             await bw.deposit("1 USDF", timeout=30)
             buyer_before = (await bw.balance("USDF")).units
             seller_before = (await sw.balance("USDF")).units
@@ -179,15 +180,9 @@ def test_a_buyer_in_async_mode(devnet: Devnet, tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with (
-            connect(
-                rpc_url=m.rpc_url, vault=m.contracts.vault, key=buyer_key,
-                data_dir=tmp_path / "buyer",
-            ) as bw,
-            connect(
-                rpc_url=m.rpc_url, vault=m.contracts.vault, key=seller_key,
-                data_dir=tmp_path / "seller",
-            ) as sw,
-        ):  # fmt: skip
+            wallet(devnet, buyer_key, tmp_path / "buyer") as bw,
+            wallet(devnet, seller_key, tmp_path / "seller") as sw,
+        ):
             await bw.deposit("0.1 USDF", timeout=30)
             seller_before = (await sw.balance("USDF")).units
             resolver = StaticResolver()

@@ -79,6 +79,11 @@ def test_a_torn_record_is_ignored_and_a_foreign_file_refused(tmp_path: Path) -> 
     other.write_bytes(b"not a journal")
     with pytest.raises(JournalError, match="not a replay journal"):
         ReplayJournal(other).open(ReplayGuard(), NOW)
+    again = ReplayJournal(tmp_path / "again")
+    again.open(ReplayGuard(), NOW)
+    with pytest.raises(JournalError, match="open already"):
+        again.open(ReplayGuard(), NOW)
+    again.close()
     with pytest.raises(JournalError, match="open the replay journal first"):
         ReplayJournal(tmp_path / "x").append(Accepted(b"\x02" * 32, NOW + 1), guard, NOW)
 
