@@ -86,6 +86,11 @@ INFORMATION: tuple[tuple[str, str], ...] = (
     ("erc20_gas_per_transfer", "gas per ERC-20 transfer"),
     ("eip3009_gas_per_payment", "gas per EIP-3009 payment"),
     ("node_rss_mb_max", "largest node RSS after the run, MiB"),
+    ("node_cpu_us_per_payment", "CPU µs per batched payment, 4 nodes together"),
+    ("client_cpu_us_per_payment", "CPU µs per batched payment, the client (signing included)"),
+    ("single_node_cpu_us_per_payment", "CPU µs per single payment, 4 nodes together"),
+    ("single_client_cpu_us_per_payment", "CPU µs per single payment, the wallets' process"),
+    ("node_idle_cpu_ms_per_s", "CPU ms per second of an idle node (background work)"),
 )
 
 

@@ -28,6 +28,7 @@ from eth_account import Account
 
 from bench import chain_payments, crypto_bound, farthing, node_resources, report, settlement
 from bench.chart import draw
+from bench.cpu import CpuMeter
 from bench.ledger import USDF, Ledger, deposit, fund, wait_for_balance
 from bench.machine import describe
 from bench.restart import RestartResult, measure_restart
@@ -38,6 +39,9 @@ from wallet.client.transport import HttpTransport
 from wallet.signing import PrivateKey
 
 MILLION = 1_000_000
+#: Seconds the devnet is left idle (deposit credited, no payments) to time the nodes'
+#: background work: chain polling, catch-up, witnessing, checkpoints.
+IDLE_SECONDS = 3.0
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "farthing-bench-restart"
 
 
@@ -85,6 +89,7 @@ async def _devnet_parts(devnet: Devnet, p: Profile) -> dict[str, Any]:
     merchant = PrivateKey.generate()
     out: dict[str, Any] = {}
 
+    nodes = {s.name: s.pid for s in devnet.processes() if s.name.startswith("node-")}
     deposit_gas = await asyncio.to_thread(deposit, m, 0, 5_000 * USDF)
     connector = aiohttp.TCPConnector(limit=64)
     async with (
@@ -92,17 +97,23 @@ async def _devnet_parts(devnet: Devnet, p: Profile) -> dict[str, Any]:
         HttpTransport(timeout=10.0, connections=128) as transport,
     ):
         await wait_for_balance(session, ledger.nodes, m.agents[0].address)
+        idle = CpuMeter(nodes)
+        await asyncio.sleep(IDLE_SECONDS)
+        out["idle_cpu_ms_per_s"] = {k: v * 1000 / IDLE_SECONDS for k, v in idle.spent().items()}
         _log(f"funding {len(keys) + len(wallets)} ledger accounts")
         await fund(session, ledger, funder, [k.address for k in keys + wallets], 10 * USDF)
         dirs = node_resources.node_data_dirs(devnet.state_dir, len(ledger.nodes))
         before = await node_resources.disk_snapshot(session, ledger.nodes, dirs)
 
         _log(f"throughput: {p.accounts} accounts x {p.rounds} rounds, {p.lanes} lane(s)")
+        meter = CpuMeter({**nodes, "client": os.getpid()})
         t = await farthing.throughput(session, ledger, keys, p.rounds, p.lanes)
+        out["throughput_cpu_us"] = meter.per_payment_us(t.payments)
         _log(f"  {t.payments} payments in {t.seconds:.2f} s: {t.per_s:.0f}/s")
         out["throughput"] = t
 
         _log(f"latency: {p.latency_rate:g}/s offered for {p.latency_seconds:g} s")
+        meter = CpuMeter({**nodes, "client": os.getpid()})
         lat = await farthing.latency(
             transport,
             network,
@@ -115,6 +126,7 @@ async def _devnet_parts(devnet: Devnet, p: Profile) -> dict[str, Any]:
         )
         _log(f"  p50 {lat.p50_ms:.1f} ms, p99 {lat.p99_ms:.1f} ms, {lat.achieved_per_s:.0f}/s")
         out["latency"] = lat
+        out["latency_cpu_us"] = meter.per_payment_us(lat.confirmed)
 
         after = await node_resources.disk_snapshot(session, ledger.nodes, dirs)
         out["disk_bytes_per_payment"] = node_resources.bytes_per_entry(before, after)
@@ -189,6 +201,9 @@ def compose(
     erc20: ChainRun = parts["erc20"]
     eip3009: ChainRun = parts["eip3009"]
     rss: dict[str, float] = parts["rss"]
+    busy: dict[str, float] = parts["throughput_cpu_us"]
+    single: dict[str, float] = parts["latency_cpu_us"]
+    idle: dict[str, float] = parts["idle_cpu_ms_per_s"]
     notes = [
         f"Farthing throughput: {t.accounts} ledger accounts paying round robin, "
         f"{t.rounds} rounds, {t.lanes} lane(s), each round's orders and certificates "
@@ -224,6 +239,11 @@ def compose(
         f"({parts['disk_entries']} entries; the write-ahead log and overwritten account "
         "records included).",
         "node_rss_mb_max: the largest VmRSS of the 4 node processes after the run.",
+        "CPU per payment: user + system time (/proc/<pid>/stat) of the 4 node processes "
+        "together, and of the benchmark's client process, over the throughput run (batched) "
+        "and over the latency run (single payments), divided by the payments confirmed; "
+        "background work (chain polling, catch-up, witnessing) included. Idle: the nodes' "
+        f"CPU over {IDLE_SECONDS:g} s with the devnet up and no payments, the busiest node.",
     ]
     if restart.entries == MILLION:
         notes.append(
@@ -254,6 +274,11 @@ def compose(
         "disk_bytes_per_payment": parts["disk_bytes_per_payment"],
         "disk_bytes_per_payment_uncompacted": parts["disk_bytes_per_payment_uncompacted"],
         "node_rss_mb_max": max(rss.values()),
+        "node_cpu_us_per_payment": _nodes_sum(busy),
+        "client_cpu_us_per_payment": busy.get("client", 0.0),
+        "single_node_cpu_us_per_payment": _nodes_sum(single),
+        "single_client_cpu_us_per_payment": single.get("client", 0.0),
+        "node_idle_cpu_ms_per_s": max(idle.values(), default=0.0),
         "restart_s_1m_entries": restart.health_s,
         "restart_entries": restart.entries,
         "profile": profile.name,
@@ -282,9 +307,17 @@ def compose(
             "crypto_sign_us": times.sign_us,
             "crypto_recover_us": times.recover_us,
             "node_rss_mb": rss,
+            "throughput_cpu_us_per_payment": busy,
+            "latency_cpu_us_per_payment": single,
+            "idle_cpu_ms_per_s": idle,
             "restart": asdict(restart),
         },
         "notes": notes,
     }
     results["verdicts"] = report.verdicts(results)
     return results
+
+
+def _nodes_sum(cpu: dict[str, float]) -> float:
+    """The CPU of the node processes together (the client left out)."""
+    return sum(v for k, v in cpu.items() if k.startswith("node-"))

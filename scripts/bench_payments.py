@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 
 import aiohttp
 from web3 import Web3
 
+from bench.cpu import CpuMeter
 from bench.ledger import run_round
 from contracts import load_artifact
 from devnet import Devnet, DevnetConfig
@@ -92,15 +94,23 @@ async def main_async(devnet: Devnet, accounts: int, rounds: int, lanes: int, pre
                 times.append(time.perf_counter() - t0)
             return confirmed
 
+        pids = {p.name: p.pid for p in devnet.processes() if p.name.startswith("node-")}
+        meter = CpuMeter({**pids, "client": os.getpid()})
         started = time.perf_counter()
         groups = [list(range(g, accounts, lanes)) for g in range(lanes)]
         confirmed = sum(await asyncio.gather(*(lane(g) for g in groups)))
         elapsed = time.perf_counter() - started
+        cpu = meter.per_payment_us(confirmed)
     signing = "signed beforehand" if presign else "client signing included"
     print(
         f"{confirmed} confirmed payments in {elapsed:.2f} s: {confirmed / elapsed:.0f} payments/s "
         f"({lanes} lane(s) of {accounts // lanes} accounts, median round "
         f"{statistics.median(times) * 1000:.0f} ms, {signing})"
+    )
+    nodes_us = [us for name, us in cpu.items() if name.startswith("node-")]
+    print(
+        f"CPU per payment: nodes {', '.join(f'{us:.0f}' for us in nodes_us)} us "
+        f"(sum {sum(nodes_us):.0f}), client {cpu.get('client', 0.0):.0f} us"
     )
 
 

@@ -27,6 +27,9 @@ def parts() -> dict[str, Any]:
         "disk_bytes_per_payment": 900.0,
         "disk_bytes_per_payment_uncompacted": 1400.0,
         "disk_entries": 1998,
+        "throughput_cpu_us": {"node-0": 800.0, "node-1": 900.0, "client": 300.0},
+        "latency_cpu_us": {"node-0": 2000.0, "node-1": 2100.0, "client": 4000.0},
+        "idle_cpu_ms_per_s": {"node-0": 15.0, "node-1": 16.5},
     }
 
 
@@ -53,6 +56,11 @@ def test_compose_gives_every_key_as_a_number() -> None:
         500 / results["crypto_bound_payments_per_s"]
     )
     assert results["counts"]["crypto_recoveries_per_payment"] == 16
+    assert results["node_cpu_us_per_payment"] == 1700  # the nodes summed, the client apart
+    assert results["client_cpu_us_per_payment"] == 300
+    assert results["single_node_cpu_us_per_payment"] == 4100
+    assert results["single_client_cpu_us_per_payment"] == 4000
+    assert results["node_idle_cpu_ms_per_s"] == 16.5  # the busiest node
     json.dumps(results)  # serialisable as is
 
 

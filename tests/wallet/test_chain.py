@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp import web
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
@@ -272,3 +273,55 @@ async def test_a_deposit_of_nothing_is_refused_before_any_request() -> None:
         for amount in (0, -1, 2**256):
             with pytest.raises(EncodingError, match="amount"):
                 await client.deposit(TOKEN, amount)
+
+
+async def _rpc_stub(answers: list[Any]) -> tuple[web.AppRunner, str, list[dict[str, Any]]]:
+    """A JSON-RPC endpoint that replies with ``answers`` in turn; the requests it got."""
+    seen: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        return web.json_response(answers[len(seen) - 1])
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/", seen
+
+
+@pytest.mark.asyncio
+async def test_head_is_one_raw_request_on_a_kept_connection() -> None:
+    runner, url, seen = await _rpc_stub(
+        [{"jsonrpc": "2.0", "id": i, "result": hex(100 + i)} for i in (1, 2)]
+    )
+    try:
+        async with VaultReader(url, TOKEN, timeout=2) as reader:
+            assert [await reader.head(), await reader.head()] == [101, 102]
+    finally:
+        await runner.cleanup()
+    assert [r["method"] for r in seen] == ["eth_blockNumber"] * 2
+    assert [r["id"] for r in seen] == [1, 2]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "boom"}},
+        {"jsonrpc": "2.0", "id": 1, "result": "12"},
+        {"jsonrpc": "2.0", "id": 1, "result": "0x1_0"},
+        {"jsonrpc": "2.0", "id": 1, "result": None},
+        ["not", "an", "object"],
+    ],
+)
+async def test_a_bad_head_answer_is_chain_unavailable(answer: Any) -> None:
+    runner, url, _ = await _rpc_stub([answer])
+    try:
+        async with VaultReader(url, TOKEN, timeout=2) as reader:
+            with pytest.raises(ChainUnavailable, match=r"eth_blockNumber|block number"):
+                await reader.head()
+    finally:
+        await runner.cleanup()

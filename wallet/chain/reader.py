@@ -14,6 +14,7 @@ The RPC URL may carry an API key: messages show it only as :func:`redact_url` do
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
@@ -199,6 +200,10 @@ class VaultReader:
         self._members: dict[int, tuple[Address, ...]] = {}  # an epoch's members never change
         self._chain_id: int | None = None
         self._deploy_block: int | None = None
+        # Polled several times a second by nodes: one raw JSON-RPC request on a kept-alive
+        # connection instead of web3.py's request stack (docs/performance.md).
+        self._session: aiohttp.ClientSession | None = None
+        self._rpc_id = 0
 
     @property
     def vault(self) -> Address:
@@ -210,6 +215,9 @@ class VaultReader:
         return self._shown_url
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         await self._provider.disconnect()
 
     async def __aenter__(self) -> VaultReader:
@@ -232,7 +240,7 @@ class VaultReader:
 
     async def head(self) -> int:
         """The latest block's number."""
-        return int(await self._read("eth_blockNumber", self._w3.eth.block_number))
+        return _quantity(await self._read("eth_blockNumber", self._raw("eth_blockNumber")))
 
     async def timestamp(self, block: BlockIdentifier = "latest") -> int:
         """The Unix time of ``block`` (default: the latest)."""
@@ -488,6 +496,23 @@ class VaultReader:
         except _READ_ERRORS as exc:
             raise ChainUnavailable(f"{what} via {self._shown_url}: {self._reason(exc)}") from exc
 
+    async def _raw(self, method: str, *params: Any) -> Any:
+        """One JSON-RPC request without web3.py: its ``result``; an error reply raises
+        ValueError (one of :data:`_READ_ERRORS`: :meth:`_read` makes it ChainUnavailable)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout)
+            )
+        self._rpc_id += 1
+        body = {"jsonrpc": "2.0", "id": self._rpc_id, "method": method, "params": list(params)}
+        async with self._session.post(self._url, json=body) as reply:
+            reply.raise_for_status()
+            answer = await reply.json(content_type=None)
+        if not isinstance(answer, dict) or "result" not in answer:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            raise ValueError(f"the node answered {error or answer!r}")
+        return answer["result"]
+
     async def _call(
         self, contract: AsyncContract, name: str, *args: Any, block: int | None = None
     ) -> Any:
@@ -511,6 +536,17 @@ class VaultReader:
             return f"no answer within {self._timeout:g} s"
         text = str(exc) or type(exc).__name__
         return text.replace(self._url, self._shown_url)
+
+
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
+def _quantity(value: Any) -> int:
+    """A JSON-RPC quantity (``0x``-prefixed hex) as an int; :class:`ChainUnavailable` if
+    the node sent something else (a broken or hostile RPC endpoint)."""
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
+        raise ChainUnavailable(f"the chain node sent {value!r} for a block number")
+    return int(value, 16)
 
 
 async def _maybe(request: Awaitable[T] | None) -> T | None:
