@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.crypto_bound import bound_per_s, count_operations, time_operations
+from bench.crypto_bound import CryptoTimes, bound_per_s, count_operations, time_operations
 
 
 def test_the_devnet_committee_needs_5_signatures_and_16_recoveries() -> None:
@@ -46,3 +46,8 @@ def test_timing_gives_positive_microseconds() -> None:
     times = time_operations(iterations=20, repeats=1)
     assert 0 < times.sign_us < 10_000
     assert 0 < times.recover_us < 10_000
+
+
+def test_fastest_takes_each_operation_s_faster_time() -> None:
+    a, b = CryptoTimes(50.0, 60.0), CryptoTimes(40.0, 90.0)
+    assert a.fastest(b) == CryptoTimes(40.0, 60.0) == b.fastest(a)
