@@ -1,0 +1,226 @@
+"""Network partitions: a fault-injecting TCP proxy (tests/support/tcp_proxy.py) sits on
+every directed link of a 4-node devnet: wallets → node i, and node i → node j (each node
+is started with ``--peer`` URLs through its own links). The chain stays reachable.
+
+* One node cut off: payments go on with the other three (the quorum); healed, the node
+  catches up and agrees with them on every balance and every log entry.
+* Two nodes cut off: no quorum, so payments stop with a clear, retryable error and
+  nothing is applied anywhere; healed, the wallet finishes the same payment (same
+  order, same sequence) and all four agree again. Per token, the balances always add up
+  to the deposits.
+
+Why a proxy and not network namespaces: the nodes, the wallets and anvil all live on
+loopback here, and a proxy per link cuts exactly the links the test names without root
+or a bridge, the same way on every machine (docs/threat-model.md, "Partitions").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from contracts import load_artifact
+from devnet import Devnet, DevnetConfig
+from devnet.anvil import PROJECT_ROOT
+from devnet.files import write_private_file
+from devnet.nodes import node_command
+from devnet.processes import stop_child
+from tests.node.devnet_helpers import alive, balance, call, endpoints, send_transaction, wait_for
+from tests.support.tcp_proxy import FaultyNetwork
+from wallet.client import Wallet
+from wallet.client.network import Network
+from wallet.codec import address_hex, parse_address
+from wallet.errors import QuorumUnavailable
+from wallet.signing import PrivateKey
+from wallet.types import Address, Amount, Certificate
+
+pytestmark = pytest.mark.integration
+
+USDF = 10**6
+PAYERS = 3
+DEPOSIT = 50 * USDF
+WALLET_TIMEOUT = 2.0  # a cut node answers nothing: each round waits this long for it
+
+
+@dataclass
+class Partitioned:
+    devnet: Devnet
+    links: FaultyNetwork
+    nodes: list[str]  # the nodes' own URLs (the test's view, never cut)
+    network: Network  # the wallets' view: every node through its wallet link
+    keys: list[PrivateKey]
+    token: Address
+
+    def links_of(self, *indexes: int) -> list[str]:
+        """Every link to or from these nodes (the wallets' included)."""
+        wanted = {str(i) for i in indexes}
+        return [name for name in self.links.names() if wanted & set(name.split(">"))]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partitioned]:
+    with (
+        Devnet.up(DevnetConfig(start_nodes=False, agents=PAYERS)) as devnet,
+        FaultyNetwork() as links,
+    ):
+        m = devnet.manifest
+        nodes = endpoints(m)
+        ports = [int(url.rsplit(":", 1)[1]) for url in nodes]
+        for i, port in enumerate(ports):
+            links.add(f"w>{i}", port)
+            for j in range(len(ports)):
+                if j != i:
+                    links.add(f"{j}>{i}", port)
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            for i, member in enumerate(m.committee.members):
+                home = devnet.state_dir / f"node-{i}"
+                home.mkdir(mode=0o700, exist_ok=True)
+                write_private_file(home / "key", member.private_key + "\n")  # PUBLIC test key
+                peers = [
+                    a
+                    for j in range(len(nodes))
+                    if j != i
+                    for a in ("--peer", links.url(f"{i}>{j}"))
+                ]
+                with open(devnet.state_dir / f"node-{i}.log", "ab") as log:
+                    processes.append(
+                        subprocess.Popen(
+                            node_command(m, i, home / "key", home / "data") + peers,
+                            cwd=PROJECT_ROOT,
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        )
+                    )
+            wait_for(lambda: all(alive(url) for url in nodes), timeout=30)
+            direct = Network.from_manifest(devnet.state_dir / "manifest.json")
+            network = dataclasses.replace(
+                direct, endpoints=tuple(links.url(f"w>{i}") for i in range(len(nodes)))
+            )
+            keys = [PrivateKey.from_hex(agent.private_key) for agent in m.agents]  # PUBLIC
+            yield Partitioned(
+                devnet, links, nodes, network, keys, parse_address(m.contracts.stable)
+            )
+        finally:
+            for process in processes:
+                stop_child(process)
+
+
+def _deposit_all(p: Partitioned) -> None:
+    m = p.devnet.manifest
+    w3 = Web3(Web3.HTTPProvider(m.rpc_url))
+    vault = w3.eth.contract(address=m.contracts.vault, abi=load_artifact("Vault").abi)
+    usdf = w3.eth.contract(address=m.contracts.stable, abi=load_artifact("FarthingUSD").abi)
+    for agent in m.agents:
+        send_transaction(w3, agent.private_key, usdf.functions.approve(vault.address, DEPOSIT))
+        send_transaction(
+            w3, agent.private_key, vault.functions.deposit(usdf.address, DEPOSIT, agent.address)
+        )
+    wait_for(lambda: all(_size(url) == len(m.agents) for url in p.nodes), timeout=20)
+
+
+def _size(url: str) -> int:
+    return int(call(f"{url}/v1/log/head")[1]["tree_size"])
+
+
+def _balances(p: Partitioned, url: str) -> list[int]:
+    token = address_hex(p.token)
+    return [balance(url, address_hex(k.address), token) for k in p.keys]
+
+
+def _leaves(url: str) -> Counter[str]:
+    status, page = call(f"{url}/v1/log/entries?start=0&end={_size(url)}")
+    assert status == 200, page
+    return Counter(entry["leaf"] for entry in page["entries"])
+
+
+def _agree(p: Partitioned) -> bool:
+    """Every node holds the same entries (in its own order) and the same balances."""
+    first = _leaves(p.nodes[0])
+    return all(_leaves(url) == first for url in p.nodes[1:]) and all(
+        _balances(p, url) == _balances(p, p.nodes[0]) for url in p.nodes[1:]
+    )
+
+
+async def _pay_round(p: Partitioned, wallets: list[Wallet], amount: int) -> list[Certificate]:
+    """Every wallet pays the next payer ``amount``, all at once."""
+    return list(
+        await asyncio.gather(
+            *(
+                w.pay_final(p.keys[(i + 1) % PAYERS].address, Amount(amount), p.token)
+                for i, w in enumerate(wallets)
+            )
+        )
+    )
+
+
+async def _scenario(p: Partitioned, journal: Path) -> None:
+    wallets = [
+        Wallet(k, p.network, data_dir=journal / str(i), timeout=WALLET_TIMEOUT)
+        for i, k in enumerate(p.keys)
+    ]
+    for w in wallets:
+        w.open()
+    try:
+        await _pay_round(p, wallets, 1_000)
+        wait_for(lambda: _agree(p), timeout=20)
+
+        # One node cut off: the other three are a quorum; payments go on.
+        p.links.cut(p.links_of(3))
+        size_at_cut = _size(p.nodes[3])
+        held = _balances(p, p.nodes[3])
+        for round_ in range(3):
+            certificates = await _pay_round(p, wallets, 2_000 + round_)
+            assert all(len(c.votes) == 3 for c in certificates)
+            assert all(p.network.committee.members[3] not in dict(c.votes) for c in certificates)
+        assert _size(p.nodes[3]) == size_at_cut and _balances(p, p.nodes[3]) == held
+        assert _size(p.nodes[0]) == size_at_cut + 3 * PAYERS
+
+        # Healed: it catches up (pull every 2 s) and agrees.
+        p.links.heal(p.links_of(3))
+        wait_for(lambda: _agree(p), timeout=30)
+
+        # Two nodes cut off: no quorum. A clear, retryable error; nothing applied.
+        p.links.cut(p.links_of(2, 3))
+        before = {url: (_size(url), _balances(p, url)) for url in p.nodes}
+        with pytest.raises(QuorumUnavailable) as caught:
+            await wallets[0].pay_final(p.keys[1].address, Amount(7_777), p.token)
+        message = str(caught.value)
+        assert caught.value.retryable and "no quorum of nodes answered" in message
+        assert p.network.endpoints[2] in message and p.network.endpoints[3] in message
+        assert {url: (_size(url), _balances(p, url)) for url in p.nodes} == before
+        # The two reachable nodes hold the payer's order (their vote's lock), nothing more.
+        _, account = call(f"{p.nodes[0]}/v1/accounts/{address_hex(p.keys[0].address)}")
+        assert account["pending_order"]["order"]["amount"] == "7777"
+
+        # Healed: the wallet finishes that same payment, not a new one.
+        p.links.heal(p.links_of(2, 3))
+        finished = await wallets[0].resume()
+        assert finished is not None
+        assert finished.order.amount == 7_777 and finished.order.payee == p.keys[1].address
+        assert finished.order.sequence == account["next_sequence"]
+        wait_for(lambda: _agree(p), timeout=30)
+        assert _size(p.nodes[2]) == before[p.nodes[0]][0] + 1
+    finally:
+        for w in wallets:
+            await w.close()
+
+
+def test_one_node_cut_off_then_two(net: Partitioned, tmp_path: Path) -> None:
+    _deposit_all(net)
+    asyncio.run(_scenario(net, tmp_path))
+    # Nothing lost, nothing created: the ledger's balances add up to the deposits.
+    for url in net.nodes:
+        assert sum(_balances(net, url)) == PAYERS * DEPOSIT
+    forwarded, dropped = net.links.stats("w>3")
+    assert forwarded > 0 and dropped > 0  # the cut really dropped the wallets' traffic
