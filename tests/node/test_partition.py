@@ -19,21 +19,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from web3 import Web3
 
-from contracts import load_artifact
 from devnet import Devnet, DevnetConfig
 from devnet.anvil import PROJECT_ROOT
 from devnet.files import write_private_file
 from devnet.nodes import node_command
 from devnet.processes import stop_child
-from tests.node.devnet_helpers import alive, balance, call, endpoints, send_transaction, wait_for
+from tests.node.adversity import agree, balances, deposit_stable, log_size
+from tests.node.devnet_helpers import alive, call, endpoints, wait_for
 from tests.support.tcp_proxy import FaultyNetwork
 from wallet.client import Wallet
 from wallet.client.network import Network
@@ -116,40 +114,12 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partitioned]:
                 stop_child(process)
 
 
-def _deposit_all(p: Partitioned) -> None:
-    m = p.devnet.manifest
-    w3 = Web3(Web3.HTTPProvider(m.rpc_url))
-    vault = w3.eth.contract(address=m.contracts.vault, abi=load_artifact("Vault").abi)
-    usdf = w3.eth.contract(address=m.contracts.stable, abi=load_artifact("FarthingUSD").abi)
-    for agent in m.agents:
-        send_transaction(w3, agent.private_key, usdf.functions.approve(vault.address, DEPOSIT))
-        send_transaction(
-            w3, agent.private_key, vault.functions.deposit(usdf.address, DEPOSIT, agent.address)
-        )
-    wait_for(lambda: all(_size(url) == len(m.agents) for url in p.nodes), timeout=20)
-
-
-def _size(url: str) -> int:
-    return int(call(f"{url}/v1/log/head")[1]["tree_size"])
-
-
 def _balances(p: Partitioned, url: str) -> list[int]:
-    token = address_hex(p.token)
-    return [balance(url, address_hex(k.address), token) for k in p.keys]
-
-
-def _leaves(url: str) -> Counter[str]:
-    status, page = call(f"{url}/v1/log/entries?start=0&end={_size(url)}")
-    assert status == 200, page
-    return Counter(entry["leaf"] for entry in page["entries"])
+    return balances(url, [k.address for k in p.keys], p.token)
 
 
 def _agree(p: Partitioned) -> bool:
-    """Every node holds the same entries (in its own order) and the same balances."""
-    first = _leaves(p.nodes[0])
-    return all(_leaves(url) == first for url in p.nodes[1:]) and all(
-        _balances(p, url) == _balances(p, p.nodes[0]) for url in p.nodes[1:]
-    )
+    return agree(p.nodes, [k.address for k in p.keys], p.token)
 
 
 async def _pay_round(p: Partitioned, wallets: list[Wallet], amount: int) -> list[Certificate]:
@@ -177,14 +147,14 @@ async def _scenario(p: Partitioned, journal: Path) -> None:
 
         # One node cut off: the other three are a quorum; payments go on.
         p.links.cut(p.links_of(3))
-        size_at_cut = _size(p.nodes[3])
+        size_at_cut = log_size(p.nodes[3])
         held = _balances(p, p.nodes[3])
         for round_ in range(3):
             certificates = await _pay_round(p, wallets, 2_000 + round_)
             assert all(len(c.votes) == 3 for c in certificates)
             assert all(p.network.committee.members[3] not in dict(c.votes) for c in certificates)
-        assert _size(p.nodes[3]) == size_at_cut and _balances(p, p.nodes[3]) == held
-        assert _size(p.nodes[0]) == size_at_cut + 3 * PAYERS
+        assert log_size(p.nodes[3]) == size_at_cut and _balances(p, p.nodes[3]) == held
+        assert log_size(p.nodes[0]) == size_at_cut + 3 * PAYERS
 
         # Healed: it catches up (pull every 2 s) and agrees.
         p.links.heal(p.links_of(3))
@@ -192,13 +162,13 @@ async def _scenario(p: Partitioned, journal: Path) -> None:
 
         # Two nodes cut off: no quorum. A clear, retryable error; nothing applied.
         p.links.cut(p.links_of(2, 3))
-        before = {url: (_size(url), _balances(p, url)) for url in p.nodes}
+        before = {url: (log_size(url), _balances(p, url)) for url in p.nodes}
         with pytest.raises(QuorumUnavailable) as caught:
             await wallets[0].pay_final(p.keys[1].address, Amount(7_777), p.token)
         message = str(caught.value)
         assert caught.value.retryable and "no quorum of nodes answered" in message
         assert p.network.endpoints[2] in message and p.network.endpoints[3] in message
-        assert {url: (_size(url), _balances(p, url)) for url in p.nodes} == before
+        assert {url: (log_size(url), _balances(p, url)) for url in p.nodes} == before
         # The two reachable nodes hold the payer's order (their vote's lock), nothing more.
         _, account = call(f"{p.nodes[0]}/v1/accounts/{address_hex(p.keys[0].address)}")
         assert account["pending_order"]["order"]["amount"] == "7777"
@@ -210,14 +180,14 @@ async def _scenario(p: Partitioned, journal: Path) -> None:
         assert finished.order.amount == 7_777 and finished.order.payee == p.keys[1].address
         assert finished.order.sequence == account["next_sequence"]
         wait_for(lambda: _agree(p), timeout=30)
-        assert _size(p.nodes[2]) == before[p.nodes[0]][0] + 1
+        assert log_size(p.nodes[2]) == before[p.nodes[0]][0] + 1
     finally:
         for w in wallets:
             await w.close()
 
 
 def test_one_node_cut_off_then_two(net: Partitioned, tmp_path: Path) -> None:
-    _deposit_all(net)
+    deposit_stable(net.devnet.manifest, DEPOSIT)
     asyncio.run(_scenario(net, tmp_path))
     # Nothing lost, nothing created: the ledger's balances add up to the deposits.
     for url in net.nodes:
