@@ -29,6 +29,14 @@ truncating RPC backend): the step reports the missing id and the cursor goes bac
 a final block than the node has credited, or two different logs carry one final id, the
 chain reorganised deeper than ``confirmations`` (or the RPC serves another chain): that is
 reported loudly and nothing is handed over; no rule here can repair it.
+
+A deep reorg can also leave the count unchanged: the credited deposit's block is
+replaced by one holding *another* deposit with the same id. So the cursor keeps an
+:class:`DepositAnchor`, the block (number and hash) of the last deposit handed over, and
+the watcher checks every step that the block at that height still has that hash
+(:func:`anchor_problem`); when it does not, deposits stop with a loud report, since the
+ledger may now hold a deposit the Vault no longer has. (After a restart the anchor is
+unknown until the next deposit is handed over.)
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from dataclasses import dataclass, replace
 
 from node.state.changes import ContractReceiveDeposit
 from wallet.chain import BlockRange, DepositLog
+from wallet.codec import hash_hex
+from wallet.types import Hash32
 
 #: Confirmations on the devnet (anvil never reorganises on its own).
 DEVNET_CONFIRMATIONS = 2
@@ -101,13 +111,25 @@ def compute_final_deposits(
 
 
 @dataclass(frozen=True, slots=True)
+class DepositAnchor:
+    """Where the last deposit handed over is: its id and its block's number and hash."""
+
+    deposit_id: int
+    block_number: int
+    block_hash: Hash32
+
+
+@dataclass(frozen=True, slots=True)
 class WatchCursor:
     """The watcher's position: the next deposit id to hand over, the first block not yet
-    scanned, and ``origin``, the block a rescan starts from (the from-block hint)."""
+    scanned, ``origin``, the block a rescan starts from (the from-block hint), and the
+    ``anchor`` of the last deposit handed over (None before the first, and after a
+    restart until the next)."""
 
     next_id: int
     scan_from: int
     origin: int
+    anchor: DepositAnchor | None = None
 
     def __post_init__(self) -> None:
         if self.next_id < 1:
@@ -182,13 +204,16 @@ def take_final_deposits(
     """Hand over the deposits of ``logs`` (those of the ``fetched`` range, as planned by
     :func:`plan_scan` with the same head and count) that continue the cursor."""
     final = last_final_block(head, confirmations)
-    found = compute_final_deposits(
-        (log for log in logs if log.block_number in fetched and log.deposit_id < vault_next_id),
-        head,
-        confirmations,
-        cursor.next_id,
-    )
+    candidates = [
+        log for log in logs if log.block_number in fetched and log.deposit_id < vault_next_id
+    ]
+    found = compute_final_deposits(candidates, head, confirmations, cursor.next_id)
     moved = replace(cursor, next_id=found.next_id)
+    if found.deposits:
+        last = found.next_id - 1
+        position = next(log.position for log in candidates if log.deposit_id == last)
+        anchor = DepositAnchor(last, position.block_number, position.block_hash)
+        moved = replace(moved, anchor=anchor)
     if found.conflicting_id is not None:
         return DepositBatch(
             moved.rescan(),
@@ -212,6 +237,24 @@ def take_final_deposits(
             f"the Vault counts {vault_next_id - 1} deposits by block {final}",
         )
     return DepositBatch(replace(moved, scan_from=fetched.last + 1), found.deposits, False)
+
+
+def anchor_problem(
+    anchor: DepositAnchor, block_hash: Hash32 | None, confirmations: int
+) -> str | None:
+    """What is wrong when the block at ``anchor.block_number`` now has ``block_hash``
+    (None: the chain no longer reaches that height), or None when it is still the block
+    the anchored deposit was credited from."""
+    if block_hash == anchor.block_hash:
+        return None
+    now = "is gone" if block_hash is None else f"is now {hash_hex(block_hash)}"
+    return (
+        f"block {anchor.block_number}, which held deposit {anchor.deposit_id} when this node "
+        f"credited it (hash {hash_hex(anchor.block_hash)}), {now}: the chain reorganised "
+        f"deeper than {confirmations} confirmations, so the ledger may hold deposits the "
+        "Vault no longer has; not crediting any more deposits until an operator has "
+        "checked the chain and this node's RPC URL"
+    )
 
 
 def _missing(cursor: WatchCursor, found: FinalDeposits, missing: int, why: str) -> DepositBatch:

@@ -44,7 +44,7 @@ from wallet.chain import (
     VaultReader,
 )
 from wallet.errors import ChainConfigError, ChainUnavailable, ContractReverted
-from wallet.types import Address, Epoch
+from wallet.types import Address, Epoch, Hash32
 
 
 def committee_of(info: CommitteeInfo) -> Committee:
@@ -104,6 +104,11 @@ class ChainReader:
         """The latest block's number."""
         with _node_errors():
             return await self._reader.head()
+
+    async def block_hash(self, number: int) -> Hash32 | None:
+        """The hash of block ``number``; None when the chain does not reach it."""
+        with _node_errors():
+            return await self._reader.block_hash(number)
 
     async def current_epoch(self, block: int | None = None) -> Epoch:
         with _node_errors():

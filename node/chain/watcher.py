@@ -43,6 +43,7 @@ from node.chain.deposits import (
     DEVNET_CONFIRMATIONS,
     DepositBatch,
     WatchCursor,
+    anchor_problem,
     last_final_block,
     plan_scan,
     take_final_deposits,
@@ -50,6 +51,7 @@ from node.chain.deposits import (
 from node.errors import ChainReadError
 from node.state.changes import ContractReceiveDeposit
 from wallet.chain import DEFAULT_MAX_SPAN, BlockRange, DepositLog
+from wallet.types import Hash32
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class DepositSource(Protocol):
     async def next_deposit_id(self, block: int | None = None) -> int: ...
 
     async def deposit_logs(self, blocks: BlockRange) -> Sequence[DepositLog]: ...
+
+    async def block_hash(self, number: int) -> Hash32 | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +115,19 @@ class DepositWatcher:
         return self._cursor
 
     async def step(self) -> DepositBatch:
-        """One step: read the head and the Vault's deposit count at the last final
+        """One step: read the head, check that the last deposit handed over is still on
+        the chain (its block's hash), read the Vault's deposit count at the last final
         block, fetch at most one range of logs, and return what is now final. Raises
         :class:`~node.errors.ChainReadError` when a read fails (the cursor is unchanged)."""
         config = self._config
         head = await self._source.head()
+        anchor = self._cursor.anchor
+        if anchor is not None:
+            problem = anchor_problem(
+                anchor, await self._source.block_hash(anchor.block_number), config.confirmations
+            )
+            if problem is not None:  # deposits stop here, reported on every step
+                return DepositBatch(self._cursor, (), caught_up=False, problem=problem)
         final = last_final_block(head, config.confirmations)
         if final < self._cursor.scan_from:
             return DepositBatch(self._cursor, (), caught_up=True)

@@ -112,6 +112,9 @@ class FakeSource:
     async def deposit_logs(self, blocks: BlockRange) -> list[DepositLog]:
         return await self.chain.deposit_logs(blocks)
 
+    async def block_hash(self, number: int) -> Hash32 | None:
+        return self.chain.block_hash(number) if number <= self.chain.head else None
+
 
 def deposit(n: int, token: int = 0, amount: int = 1) -> tuple[Address, Address, Amount]:
     return (beneficiary(n), TOKENS[token % 2], Amount(amount))

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.chain.deposits import (
+    DepositAnchor,
     WatchCursor,
+    anchor_problem,
     compute_final_deposits,
     is_final,
     last_final_block,
@@ -181,7 +183,18 @@ def test_logs_outside_the_fetched_range_or_count_are_ignored() -> None:
     )
     assert ids(batch.deposits) == [1]
     assert batch.caught_up
-    assert batch.cursor == WatchCursor(2, 20, 0)
+    # The anchor is deposit 1's block, as found in the range (number and hash).
+    assert batch.cursor == WatchCursor(2, 20, 0, DepositAnchor(1, 3, Hash32(bytes(32))))
+
+
+def test_the_anchor_problem_names_the_block_and_the_deposit() -> None:
+    anchor = DepositAnchor(7, 40, Hash32(b"\x01" * 32))
+    assert anchor_problem(anchor, Hash32(b"\x01" * 32), 2) is None
+    moved = anchor_problem(anchor, Hash32(b"\x02" * 32), 2)
+    assert moved is not None and "block 40, which held deposit 7" in moved
+    assert "is now 0x0202" in moved and "deeper than 2 confirmations" in moved
+    gone = anchor_problem(anchor, None, 2)
+    assert gone is not None and "is gone" in gone
 
 
 # ---------------------------------------------------------------- a simulated chain

@@ -319,3 +319,29 @@ async def test_anvil_reorg_replacing_a_deposit_credits_only_the_survivor(chain: 
         assert [(e["args"]["id"], e["args"]["amount"]) for e in logs] == [(1, 9)]
         chain.mine(CONFIRMATIONS - 1)
         assert await drain(watcher) == [chain.expected(9, to=1, deposit_id=1)]
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_anvil_reorg_deeper_than_the_confirmations_is_reported_never_credited_twice(
+    chain: Chain,
+) -> None:
+    block = chain.deposit(0, 5, to=0)  # id 1
+    chain.mine(CONFIRMATIONS - 1)
+    async with chain.reader() as reader:
+        watcher = DepositWatcher(reader, 1, chain.manifest.deploy_block, CONFIG)
+        assert await drain(watcher) == [chain.expected(5, to=0, deposit_id=1)]
+        # Replace the deposit's block and every block after it: the credited deposit is
+        # gone and another one took its id, deeper than the confirmations.
+        depth = chain.w3.eth.block_number - block + 1
+        assert depth >= CONFIRMATIONS
+        replacement = chain.signed(
+            chain.manifest.agents[1].private_key, chain.deposit_fn(1, 9, to=1)
+        )
+        chain.rpc("anvil_reorg", depth, [["0x" + replacement.hex(), 0]])
+        chain.mine(CONFIRMATIONS)
+        batch = await watcher.step()
+        assert batch.deposits == ()  # the replacement is not credited as a new id 1
+        assert batch.problem is not None
+        assert "held deposit 1 when this node credited it" in batch.problem
+        assert watcher.cursor.next_id == 2

@@ -173,7 +173,10 @@ async def test_a_reorg_deeper_than_the_confirmations_is_reported_not_credited(
     batch = await watcher.step()
     assert batch.deposits == ()
     assert batch.problem is not None
-    assert "credited up to id 2" in batch.problem
+    # The credited deposit's block changed hash (the anchor check comes first).
+    assert "held deposit 2 when this node credited it" in batch.problem
+    assert "deeper than 2 confirmations" in batch.problem
+    assert watcher.cursor.next_id == 3  # nothing handed over, nothing taken back
     clock = Clock()
     watcher2 = DepositWatcher(FakeSource(chain), 3, 0, config=FAST, sleep=clock)
     changes = watcher2.deposits()

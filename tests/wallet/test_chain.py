@@ -325,3 +325,24 @@ async def test_a_bad_head_answer_is_chain_unavailable(answer: Any) -> None:
                 await reader.head()
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_block_hash_reads_one_block_or_none_past_the_head() -> None:
+    block = {"number": "0x5", "hash": "0x" + "ab" * 32}
+    runner, url, seen = await _rpc_stub(
+        [
+            {"jsonrpc": "2.0", "id": 1, "result": block},
+            {"jsonrpc": "2.0", "id": 2, "result": None},
+            {"jsonrpc": "2.0", "id": 3, "result": {"hash": "0x12"}},
+        ]
+    )
+    try:
+        async with VaultReader(url, TOKEN, timeout=2) as reader:
+            assert await reader.block_hash(5) == bytes.fromhex("ab" * 32)
+            assert await reader.block_hash(6) is None
+            with pytest.raises(ChainUnavailable, match="no block hash"):
+                await reader.block_hash(7)
+    finally:
+        await runner.cleanup()
+    assert [r["params"] for r in seen] == [["0x5", False], ["0x6", False], ["0x7", False]]

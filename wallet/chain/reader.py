@@ -49,7 +49,7 @@ from wallet.chain.reverts import _reverted
 from wallet.codec import address_hex, parse_address
 from wallet.eip712 import DOMAIN_NAME, DOMAIN_VERSION
 from wallet.errors import ChainConfigError, ChainUnavailable, ContractReverted
-from wallet.types import Address, Domain, Epoch
+from wallet.types import Address, Domain, Epoch, Hash32
 
 if TYPE_CHECKING:
     from wallet.policy import PriceReading
@@ -241,6 +241,17 @@ class VaultReader:
     async def head(self) -> int:
         """The latest block's number."""
         return _quantity(await self._read("eth_blockNumber", self._raw("eth_blockNumber")))
+
+    async def block_hash(self, number: int) -> Hash32 | None:
+        """The hash of block ``number`` (None when the chain does not reach it yet)."""
+        what = f"eth_getBlockByNumber({number})"
+        block = await self._read(what, self._raw("eth_getBlockByNumber", hex(number), False))
+        if block is None:
+            return None
+        found = block.get("hash") if isinstance(block, dict) else None
+        if not isinstance(found, str) or not _HASH.fullmatch(found):
+            raise ChainUnavailable(f"{what} via {self._shown_url}: no block hash in {block!r}")
+        return Hash32(bytes.fromhex(found[2:]))
 
     async def timestamp(self, block: BlockIdentifier = "latest") -> int:
         """The Unix time of ``block`` (default: the latest)."""
@@ -539,6 +550,7 @@ class VaultReader:
 
 
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 def _quantity(value: Any) -> int:
