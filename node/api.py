@@ -37,7 +37,7 @@ from node.writer import Writer
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
 from wallet.errors import EncodingError
-from wallet.types import UINT64_MAX, Address, Checkpoint, Signature
+from wallet.types import UINT64_MAX, Address, Certificate, Checkpoint, Signature
 from wallet.types import Sequence as SequenceNumber
 
 log = logging.getLogger("farthing.node.api")
@@ -68,6 +68,8 @@ class NodeServices:
     committee: Callable[[], Committee]
     on_events: EventSink
     latest_checkpoint: Callable[[], tuple[Checkpoint, Signature] | None] = lambda: None
+    #: Sees every certificate received and its transition (node.evidence).
+    observe_certificate: Callable[[Certificate, Transition], object] = lambda c, t: None
 
 
 SERVICES = web.AppKey("services", NodeServices)
@@ -135,6 +137,8 @@ def _first_refusal(t: Transition) -> EventRefused | None:
 
 async def _apply(services: NodeServices, change: Any) -> Transition:
     t = await services.writer.apply(change)
+    if isinstance(change, ReceiveCertificate):
+        services.observe_certificate(change.certificate, t)
     if t.events:
         await services.on_events(t.events)
     return t
@@ -367,9 +371,15 @@ async def get_witnessed(request: web.Request) -> web.Response:
 
 
 async def get_evidence(request: web.Request) -> web.Response:
-    """The fork evidence this node holds against its peers (node.witness)."""
-    reports = request.app[SERVICES].store.all_evidence()
-    return web.json_response({"evidence": [report_to_json(r) for r in reports]})
+    """The evidence this node holds against committee members: forked logs (node.witness)
+    and equivocating votes (node.evidence)."""
+    store = request.app[SERVICES].store
+    return web.json_response(
+        {
+            "evidence": [report_to_json(r) for r in store.all_evidence()],
+            "equivocations": [wire.equivocation_to_json(e) for e in store.all_equivocations()],
+        }
+    )
 
 
 async def get_cosignatures(request: web.Request) -> web.Response:

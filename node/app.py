@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from node import byzantine
 from node.api import NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig, committee_of
 from node.chain.follower import ChainFollower, ChainView
@@ -29,6 +31,7 @@ from node.config import NodeConfig
 from node.directory_api import DirectoryServices, purge_forever, register_pulled
 from node.directory_api import install as install_directory
 from node.errors import NodeConfigError, UnknownEpochError
+from node.evidence import EquivocationWatch
 from node.metrics import NodeMetrics
 from node.peers import Effects, PeerClient, PeerSettings
 from node.peers.directory import DirectoryGossip
@@ -158,7 +161,8 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         peers = await stack.enter_async_context(
             PeerClient(peer_urls, PeerSettings(), positions=store)
         )
-        effects = Effects(peers, writer)
+        evidence = EquivocationWatch(store, info.domain)
+        effects = Effects(peers, writer, observe=evidence.observe)
         witness = Witness(peers, store, key, info.domain, lambda: follower.view.committee)
 
         services = NodeServices(
@@ -168,8 +172,16 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
             lambda: committee_of(follower.view.committee),
             effects.on_events,
             lambda: checkpointer.latest,
+            evidence.observe,
         )
         app = make_app(services)
+        misbehave = byzantine.modes_from(os.environ.get(byzantine.ENV))
+        if misbehave:
+            log.warning(
+                "TEST-ONLY Byzantine node (%s=%s)", byzantine.ENV, ",".join(sorted(misbehave))
+            )
+            # Outermost, so that it sees the replies the error middleware made of refusals.
+            app.middlewares.insert(0, byzantine.middleware(misbehave, lambda: writer.context))
         install_streams(app, streams)
         gossip = DirectoryGossip(peers)  # the same peer list as certificate pushes
         directory = DirectoryServices(
@@ -219,6 +231,9 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
             peers.spawn(catch_up, name="catch-up")
             peers.spawn(witness.run_forever(config.witness_interval), name="witness")
             peers.spawn(gossip.run(), name="directory-gossip")
+            if "gossip" in misbehave:
+                forged = byzantine.forge_gossip(peer_urls, lambda: writer.context)
+                peers.spawn(forged, name="byzantine-gossip")
             pull = gossip.pull_forever(lambda signed: register_pulled(directory, signed))
             peers.spawn(pull, name="directory-pull")
             await (stop or asyncio.Event()).wait()

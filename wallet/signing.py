@@ -29,6 +29,7 @@ from wallet.types import (
     Cosignature,
     Domain,
     Epoch,
+    Equivocation,
     Hash32,
     Order,
     Signature,
@@ -234,6 +235,25 @@ def verify_vote(domain: Domain, vote: Vote) -> bool:
     """Whether ``vote`` carries its ``signer``'s canonical signature of ``Vote{order, epoch}``
     (membership of the epoch's committee is the caller's to check)."""
     return verify(vote_digest(domain, vote.order, vote.epoch), vote.signature, vote.signer)
+
+
+def check_equivocation(domain: Domain, evidence: Equivocation) -> str | None:
+    """Why ``evidence`` would not slash its member (the Vault's own checks: one account
+    and sequence, two different orders, both votes the member's canonical signatures),
+    or None when it is sound. Membership of the epochs is the Vault's to check."""
+    first, second = evidence.first, evidence.second
+    if (first.owner, first.sequence) != (second.owner, second.sequence):
+        return "the two orders are not of one account and sequence"
+    first_digest, second_digest = order_digest(domain, first), order_digest(domain, second)
+    if first_digest == second_digest:
+        return "the two orders are the same order"
+    for digest, epoch, signature, which in (
+        (first_digest, evidence.first_epoch, evidence.first_signature, "first"),
+        (second_digest, evidence.second_epoch, evidence.second_signature, "second"),
+    ):
+        if not verify(vote_digest(domain, digest, epoch), signature, evidence.member):
+            return f"the {which} vote is not the member's signature"
+    return None
 
 
 def verify_checkpoint(domain: Domain, checkpoint: Checkpoint, signature: Signature) -> bool:

@@ -114,6 +114,23 @@ class Certificate:
 
 
 @dataclass(frozen=True, slots=True)
+class Equivocation:
+    """Slashing evidence: committee member ``member`` voted for two different orders of
+    one account at one sequence (``first`` in ``first_epoch``, ``second`` in
+    ``second_epoch``), the two vote signatures with them. The arguments of
+    ``Vault.slashEquivocation`` (docs/protocol.md 4.4); check it with
+    :func:`wallet.signing.check_equivocation`."""
+
+    member: Address
+    first: Order
+    first_epoch: Epoch
+    first_signature: Signature
+    second: Order
+    second_epoch: Epoch
+    second_signature: Signature
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A node's signed tree head: its log had ``tree_size`` entries with Merkle ``root``
     at ``timestamp`` (Unix milliseconds)."""

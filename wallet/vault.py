@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from wallet.codec import address_hex
 from wallet.errors import EncodingError
-from wallet.types import Address, Certificate, Signature, Withdrawal
+from wallet.types import Address, Certificate, Equivocation, Order, Signature, Withdrawal
 
 #: ``((account, recipient, token, amount, sequence), epoch, signers, [(r, vs), ...])``
 VaultCertificate = tuple[tuple[str, str, str, int, int], int, int, list[tuple[bytes, bytes]]]
@@ -46,4 +46,48 @@ def vault_certificate(certificate: Certificate, members: Sequence[Address]) -> V
         certificate.epoch,
         signers,
         [compact_signature(signature) for _, signature in indexed],
+    )
+
+
+#: ``(kind, account, counterparty, token, amount, sequence, ref)``: the Vault's ``Order``.
+VaultOrder = tuple[int, str, str, str, int, int, bytes]
+
+
+def vault_order(order: Order) -> VaultOrder:
+    """An order in the shape of the Vault's ``Order`` struct (kind 0 a Transfer with its
+    payee and reference, kind 1 a Withdrawal with its recipient and a zero ``ref``)."""
+    if isinstance(order, Withdrawal):
+        return (
+            1,
+            address_hex(order.account),
+            address_hex(order.recipient),
+            address_hex(order.token),
+            order.amount,
+            order.sequence,
+            bytes(32),
+        )
+    return (
+        0,
+        address_hex(order.payer),
+        address_hex(order.payee),
+        address_hex(order.token),
+        order.amount,
+        order.sequence,
+        bytes(order.reference),
+    )
+
+
+def slash_arguments(
+    evidence: Equivocation,
+) -> tuple[str, VaultOrder, int, tuple[bytes, bytes], VaultOrder, int, tuple[bytes, bytes]]:
+    """The arguments of ``Vault.slashEquivocation`` for ``evidence`` (check it first with
+    :func:`wallet.signing.check_equivocation`: the Vault reverts on unsound evidence)."""
+    return (
+        address_hex(evidence.member),
+        vault_order(evidence.first),
+        evidence.first_epoch,
+        compact_signature(evidence.first_signature),
+        vault_order(evidence.second),
+        evidence.second_epoch,
+        compact_signature(evidence.second_signature),
     )

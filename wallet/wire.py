@@ -61,6 +61,7 @@ from wallet.types import (
     Checkpoint,
     Cosignature,
     Epoch,
+    Equivocation,
     Hash32,
     Order,
     Sequence,
@@ -130,6 +131,18 @@ class CertificateJSON(TypedDict):
     votes: list[CertificateVoteJSON]
 
 
+class EquivocationVoteJSON(TypedDict):
+    order: OrderJSON
+    epoch: int
+    signature: str
+
+
+class EquivocationJSON(TypedDict):
+    member: str
+    first: EquivocationVoteJSON
+    second: EquivocationVoteJSON
+
+
 class CheckpointJSON(TypedDict):
     node: str
     tree_size: int
@@ -160,6 +173,8 @@ _FIELD_ORDER: Final[dict[frozenset[str], tuple[str, ...]]] = {
         VoteJSON,
         CertificateVoteJSON,
         CertificateJSON,
+        EquivocationVoteJSON,
+        EquivocationJSON,
         CheckpointJSON,
         SignedCheckpointJSON,
         SignedCosignatureJSON,
@@ -171,6 +186,8 @@ _SIGNED_ORDER_KEYS: Final = frozenset(SignedOrderJSON.__required_keys__)
 _VOTE_KEYS: Final = frozenset(VoteJSON.__required_keys__)
 _CERTIFICATE_VOTE_KEYS: Final = frozenset(CertificateVoteJSON.__required_keys__)
 _CERTIFICATE_KEYS: Final = frozenset(CertificateJSON.__required_keys__)
+_EQUIVOCATION_VOTE_KEYS: Final = frozenset(EquivocationVoteJSON.__required_keys__)
+_EQUIVOCATION_KEYS: Final = frozenset(EquivocationJSON.__required_keys__)
 _CHECKPOINT_KEYS: Final = frozenset(CheckpointJSON.__required_keys__)
 _SIGNED_CHECKPOINT_KEYS: Final = frozenset(SignedCheckpointJSON.__required_keys__)
 _SIGNED_COSIGNATURE_KEYS: Final = frozenset(SignedCosignatureJSON.__required_keys__)
@@ -527,6 +544,54 @@ def certificate_from_json(obj: object) -> Certificate:
         votes.append((signer, decode_signature(entry["signature"], prefix, "signature")))
     votes.sort()
     return Certificate(SignedOrder(order, signature), Epoch(epoch), tuple(votes))
+
+
+# ---------------------------------------------------------------- slashing evidence
+
+
+def equivocation_to_json(evidence: Equivocation) -> EquivocationJSON:
+    """``{"member": "0x…", "first": {"order": {...}, "epoch": int, "signature": "0x…"},
+    "second": {...}}``: the member's two votes with the orders they are for."""
+    return {
+        "member": _address_out(evidence.member, "member"),
+        "first": {
+            "order": _order_out(evidence.first, "first.order."),
+            "epoch": _uint_out(evidence.first_epoch, UINT64_MAX, "first.epoch"),
+            "signature": _hex_out(evidence.first_signature, 65, "first.signature"),
+        },
+        "second": {
+            "order": _order_out(evidence.second, "second.order."),
+            "epoch": _uint_out(evidence.second_epoch, UINT64_MAX, "second.epoch"),
+            "signature": _hex_out(evidence.second_signature, 65, "second.signature"),
+        },
+    }
+
+
+def equivocation_from_json(obj: object) -> Equivocation:
+    """The evidence of :func:`equivocation_to_json`'s JSON (syntax only: whether it would
+    slash is :func:`wallet.signing.check_equivocation`'s to say)."""
+    value = _object(obj, _EQUIVOCATION_KEYS, "", "equivocation")
+    halves = []
+    for name in ("first", "second"):
+        half = _object(value[name], _EQUIVOCATION_VOTE_KEYS, name, name)
+        prefix = name + "."
+        halves.append(
+            (
+                _order(half["order"], prefix + "order"),
+                Epoch(_uint64(half["epoch"], prefix, "epoch")),
+                decode_signature(half["signature"], prefix, "signature"),
+            )
+        )
+    (first, first_epoch, first_signature), (second, second_epoch, second_signature) = halves
+    return Equivocation(
+        decode_address(value["member"], "", "member"),
+        first,
+        first_epoch,
+        first_signature,
+        second,
+        second_epoch,
+        second_signature,
+    )
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -21,6 +21,7 @@ from node.state import (
     RefusalCode,
     RequestMissingCertificates,
     SendCertificateToPeers,
+    Transition,
 )
 from node.writer import Writer
 from wallet.types import Address, Certificate, Hash32
@@ -52,8 +53,9 @@ class Effects:
         fetch_attempts: int = 3,
         retry_delay: float = 0.5,
         concurrent_fetches: int = 8,
+        observe: Callable[[Certificate, Transition], object] = lambda c, t: None,
     ) -> None:
-        self.peers, self.writer = peers, writer
+        self.peers, self.writer, self.observe = peers, writer, observe
         self.fetch_attempts, self.retry_delay = fetch_attempts, retry_delay
         self._fetch_slots = asyncio.Semaphore(concurrent_fetches)
         self._fetching: dict[Address, int] = {}  # account -> last sequence being fetched
@@ -71,6 +73,7 @@ class Effects:
     async def feed(self, certificate: Certificate) -> None:
         """Apply a certificate from a peer, then perform the events of that."""
         t = await self.writer.apply(ReceiveCertificate(certificate))
+        self.observe(certificate, t)
         await self.on_events(t.events)
 
     def known(self, digest: Hash32) -> bool:
@@ -82,6 +85,7 @@ class Effects:
         current one, refused as ``unknown_epoch``, raises :class:`EpochNotYetKnownError` so
         that catch-up does not move past it and pulls it again on its next round."""
         t = await self.writer.apply(ReceiveCertificate(certificate))
+        self.observe(certificate, t)
         await self.on_events(t.events)
         if certificate.epoch > self.writer.context.current_epoch and any(
             isinstance(e, EventRefused) and e.code is RefusalCode.UNKNOWN_EPOCH for e in t.events

@@ -19,6 +19,9 @@ Keys (every record is small; nothing is held in memory but the log's frontier):
     w ‖ node (20)                      witnessing: that peer's last checkpoint this node
                                        accepted ‖ this node's cosignature of it
     f ‖ node (20)                      fork evidence against that peer (one, the first)
+    q ‖ member (20) ‖ account (20) ‖ sequence (8)
+                                       a member's two votes at one (account, sequence):
+                                       slashing evidence (wallet.wire's equivocation JSON)
     o ‖ witness (20)                   the latest cosignature that witness gave this
                                        node's log (the three: node.store.witnessing)
     r ‖ peer URL (UTF-8)               catch-up's position in that peer's log: the next
@@ -36,6 +39,7 @@ LOCK file keeps a second process out of the directory.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,7 @@ from node.store.witnessing import (
     encode_witnessed,
 )
 from node.witness import ForkReport, Witnessed
+from wallet.errors import EncodingError
 from wallet.merkle import hash_leaf
 from wallet.types import (
     Address,
@@ -64,10 +69,12 @@ from wallet.types import (
     Cosignature,
     Domain,
     Epoch,
+    Equivocation,
     Hash32,
     Sequence,
     Signature,
 )
+from wallet.wire import equivocation_from_json, equivocation_to_json
 
 #: Decoded account records kept in memory (about 1 KB each with a lock).
 ACCOUNT_CACHE_SIZE = 65_536
@@ -360,6 +367,25 @@ class LedgerStore:
 
     def all_evidence(self) -> list[ForkReport]:
         return [decode_report(v) for _, v in self._db.iterator(prefix=b"f")]
+
+    def put_equivocation(self, evidence: Equivocation) -> bool:
+        """Keep a member's equivocating votes (one record per member and account
+        sequence); whether it was new."""
+        order = evidence.first
+        key = _seq_key(b"q" + evidence.member, order.owner, order.sequence)
+        if self._db.get(key) is not None:
+            return False
+        self._db.put(key, json.dumps(equivocation_to_json(evidence)).encode(), sync=self._sync)
+        return True
+
+    def all_equivocations(self) -> list[Equivocation]:
+        """Every equivocation kept, by member, account and sequence."""
+        try:
+            return [
+                equivocation_from_json(json.loads(v)) for _, v in self._db.iterator(prefix=b"q")
+            ]
+        except (ValueError, EncodingError) as exc:
+            raise CorruptRecordError(f"an equivocation record does not decode: {exc}") from exc
 
     def put_cosignature(self, cosignature: Cosignature, signature: Signature) -> None:
         """Keep a witness's cosignature of this node's log (the caller keeps the latest)."""

@@ -4,16 +4,63 @@ concurrent payments in the order it applied them (docs/protocol.md 1a)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from web3 import Web3
 
 from contracts import load_artifact
+from devnet import Devnet
+from devnet.anvil import PROJECT_ROOT
+from devnet.files import write_private_file
 from devnet.manifest import Manifest
-from tests.node.devnet_helpers import balance, call, send_transaction, wait_for
+from devnet.nodes import node_command
+from devnet.processes import stop_child
+from tests.node.devnet_helpers import alive, balance, call, send_transaction, wait_for
 from wallet.codec import address_hex
 from wallet.types import Address
+
+
+@contextmanager
+def nodes_running(
+    devnet: Devnet,
+    extra_args: Mapping[int, Sequence[str]] | None = None,
+    extra_env: Mapping[int, Mapping[str, str]] | None = None,
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start every member's node of a devnet brought up without them, node ``i`` with
+    ``extra_args[i]`` after the usual arguments and ``extra_env[i]`` in its environment;
+    wait until all answer; stop them all on leaving."""
+    m = devnet.manifest
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for i, member in enumerate(m.committee.members):
+            home = devnet.state_dir / f"node-{i}"
+            home.mkdir(mode=0o700, exist_ok=True)
+            write_private_file(home / "key", member.private_key + "\n")  # a PUBLIC test key
+            command = node_command(m, i, home / "key", home / "data")
+            command += list((extra_args or {}).get(i, ()))
+            env = {**os.environ, **(extra_env or {}).get(i, {})}
+            with open(devnet.state_dir / f"node-{i}.log", "ab") as log:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=PROJECT_ROOT,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        urls = [member.endpoint for member in m.committee.members]
+        wait_for(lambda: all(alive(url) for url in urls), timeout=30)
+        yield processes
+    finally:
+        for process in processes:
+            stop_child(process)
 
 
 def deposit_stable(m: Manifest, amount: int) -> None:

@@ -597,7 +597,7 @@ async def _witnessing(node: Documented) -> None:
     signed = await node.get(checkpoint, checkpoint, 200)
     assert signed["node"] == address_hex(ME.address)
 
-    empty = {"witnessed": []}, {"evidence": []}, {"cosignatures": []}
+    empty = {"witnessed": []}, {"evidence": [], "equivocations": []}, {"cosignatures": []}
     for path, expected in zip(
         ["/v1/log/witnesses", "/v1/log/evidence", "/v1/log/cosignatures"], empty, strict=True
     ):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,8 @@ from pathlib import Path
 import pytest
 
 from devnet import Devnet, DevnetConfig
-from devnet.anvil import PROJECT_ROOT
-from devnet.files import write_private_file
-from devnet.nodes import node_command
-from devnet.processes import stop_child
-from tests.node.adversity import agree, balances, deposit_stable, log_size
-from tests.node.devnet_helpers import alive, call, endpoints, wait_for
+from tests.node.adversity import agree, balances, deposit_stable, log_size, nodes_running
+from tests.node.devnet_helpers import call, endpoints, wait_for
 from tests.support.tcp_proxy import FaultyNetwork
 from wallet.client import Wallet
 from wallet.client.network import Network
@@ -77,30 +72,11 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partitioned]:
             for j in range(len(ports)):
                 if j != i:
                     links.add(f"{j}>{i}", port)
-        processes: list[subprocess.Popen[bytes]] = []
-        try:
-            for i, member in enumerate(m.committee.members):
-                home = devnet.state_dir / f"node-{i}"
-                home.mkdir(mode=0o700, exist_ok=True)
-                write_private_file(home / "key", member.private_key + "\n")  # PUBLIC test key
-                peers = [
-                    a
-                    for j in range(len(nodes))
-                    if j != i
-                    for a in ("--peer", links.url(f"{i}>{j}"))
-                ]
-                with open(devnet.state_dir / f"node-{i}.log", "ab") as log:
-                    processes.append(
-                        subprocess.Popen(
-                            node_command(m, i, home / "key", home / "data") + peers,
-                            cwd=PROJECT_ROOT,
-                            stdin=subprocess.DEVNULL,
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                            start_new_session=True,
-                        )
-                    )
-            wait_for(lambda: all(alive(url) for url in nodes), timeout=30)
+        peers = {
+            i: [a for j in range(len(nodes)) if j != i for a in ("--peer", links.url(f"{i}>{j}"))]
+            for i in range(len(nodes))
+        }
+        with nodes_running(devnet, extra_args=peers):
             direct = Network.from_manifest(devnet.state_dir / "manifest.json")
             network = dataclasses.replace(
                 direct, endpoints=tuple(links.url(f"w>{i}") for i in range(len(nodes)))
@@ -109,9 +85,6 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partitioned]:
             yield Partitioned(
                 devnet, links, nodes, network, keys, parse_address(m.contracts.stable)
             )
-        finally:
-            for process in processes:
-                stop_child(process)
 
 
 def _balances(p: Partitioned, url: str) -> list[int]:

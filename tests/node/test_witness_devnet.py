@@ -74,4 +74,4 @@ def test_nodes_witness_each_other(devnet: Devnet) -> None:
         for body in call(f"{endpoint}/v1/log/cosignatures")[1]["cosignatures"]:
             cosignature, cosig = wire.signed_cosignature_from_json(body)
             assert cosignature.node == me and verify_cosignature(domain, cosignature, cosig)
-        assert call(f"{endpoint}/v1/log/evidence")[1] == {"evidence": []}
+        assert call(f"{endpoint}/v1/log/evidence")[1] == {"evidence": [], "equivocations": []}

@@ -113,7 +113,7 @@ async def test_witness_countersigns_then_catches_a_rewritten_history(
 ) -> None:
     async with site(tmp_path / "witness", WITNESS) as w, site(tmp_path / "peer", PEER) as p:
         assert await fetch(w, "/v1/log/witnesses") == {"witnessed": []}
-        assert await fetch(w, "/v1/log/evidence") == {"evidence": []}
+        assert await fetch(w, "/v1/log/evidence") == {"evidence": [], "equivocations": []}
 
         # The peer's log is empty: nothing to witness yet, and nothing is logged as wrong.
         with caplog.at_level(logging.WARNING, logger="farthing.node.witness"):
