@@ -35,14 +35,9 @@ def vault_certificate(certificate: Certificate, members: Sequence[Address]) -> V
         indexed.append((position[signer], signature))
     indexed.sort()
     signers = sum(1 << i for i, _ in indexed)
+    _, account, recipient, token, amount, sequence, _ = vault_order(order)
     return (
-        (
-            address_hex(order.account),
-            address_hex(order.recipient),
-            address_hex(order.token),
-            order.amount,
-            order.sequence,
-        ),
+        (account, recipient, token, amount, sequence),
         certificate.epoch,
         signers,
         [compact_signature(signature) for _, signature in indexed],

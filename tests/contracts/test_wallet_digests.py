@@ -4,15 +4,13 @@ the Vault computes on chain (so the votes a node signs with ``wallet`` redeem)."
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.contracts.conftest import Deployment
 from tests.wallet.reference import epochs, hashes, orders
 from wallet import eip712
-from wallet.codec import address_hex, parse_address
+from wallet.codec import parse_address
 from wallet.eip712 import domain_separator, order_digest, vote_digest
 from wallet.types import (
     UINT64_MAX,
@@ -28,6 +26,7 @@ from wallet.types import (
     Transfer,
     Withdrawal,
 )
+from wallet.vault import vault_order
 
 A, B, T = Address(b"\xaa" * 20), Address(b"\xbb" * 20), Address(b"\x70" * 20)
 ZERO, FF = Address(bytes(20)), Address(b"\xff" * 20)
@@ -45,29 +44,6 @@ BOUNDARY_ORDERS: list[Order] = [
 
 def wallet_domain(dep: Deployment) -> Domain:
     return Domain(dep.chain_id, parse_address(dep.vault.address))
-
-
-def vault_order(order: Order) -> tuple[Any, ...]:
-    """``order`` in the shape of the Vault's ``Order`` struct (kind 0 = Transfer)."""
-    if isinstance(order, Transfer):
-        return (
-            0,
-            address_hex(order.payer),
-            address_hex(order.payee),
-            address_hex(order.token),
-            order.amount,
-            order.sequence,
-            order.reference,
-        )
-    return (
-        1,
-        address_hex(order.account),
-        address_hex(order.recipient),
-        address_hex(order.token),
-        order.amount,
-        order.sequence,
-        ZERO_HASH,
-    )
 
 
 def check_order(dep: Deployment, order: Order, epoch: Epoch) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.api import NodeServices, make_app
-from node.state import ContractReceiveDeposit, Event
+from node.state import ContractReceiveDeposit, Event, Transition
 from node.store import LedgerStore
 from node.writer import Writer
 from tests.node.factories import (
@@ -36,7 +37,7 @@ from wallet.codec import address_hex, hash_hex, parse_hash32
 from wallet.eip712 import order_digest, vote_digest
 from wallet.merkle import hash_leaf, verify_inclusion
 from wallet.signing import recover
-from wallet.types import Amount
+from wallet.types import Amount, Certificate
 
 
 @dataclass
@@ -46,8 +47,13 @@ class Running:
     events: list[Event]
 
 
-@pytest_asyncio.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path,
+    observer: Callable[[LedgerStore], Callable[[Certificate, Transition], object]] | None = None,
+) -> AsyncIterator[Running]:
+    """The node API on LevelDB (member 0 of COMMITTEE; Alice has deposited 100 USDF);
+    ``observer`` makes the certificate observer from the store (node.evidence)."""
     store = LedgerStore(tmp_path, DOMAIN, sync=False)
     store.put_committee(COMMITTEE)
     writer = Writer(store, Node().context)
@@ -56,7 +62,14 @@ async def api(tmp_path: Path) -> AsyncIterator[Running]:
     async def on_events(events: Sequence[Event]) -> None:
         seen.extend(events)
 
-    services = NodeServices(writer, store, MEMBERS[0].address, lambda: COMMITTEE, on_events)
+    services = NodeServices(
+        writer,
+        store,
+        MEMBERS[0].address,
+        lambda: COMMITTEE,
+        on_events,
+        observe_certificate=(lambda c, t: None) if observer is None else observer(store),
+    )
     runner = asyncio.create_task(writer.run())
     client = TestClient(TestServer(make_app(services), host="127.0.0.1"))
     await client.start_server()
@@ -69,6 +82,12 @@ async def api(tmp_path: Path) -> AsyncIterator[Running]:
         with pytest.raises(asyncio.CancelledError):
             await runner
         store.close()
+
+
+@pytest_asyncio.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Running]:
+    async with serving(tmp_path) as running:
+        yield running
 
 
 async def post(api: Running, path: str, body: Any) -> tuple[int, Any]:

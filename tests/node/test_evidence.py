@@ -3,39 +3,31 @@ store's records, and GET /v1/log/evidence, through the real API on LevelDB."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
-from node.api import NodeServices, make_app
 from node.evidence import EquivocationWatch
-from node.state import ContractReceiveDeposit, Event, ReceiveCertificate
+from node.state import ReceiveCertificate
 from node.state.equivocation import equivocations
-from node.store import LedgerStore
-from node.writer import Writer
 from tests.node.factories import (
     ALICE,
     BOB,
     CAROL,
-    COMMITTEE,
     DOMAIN,
     EPOCH,
     MEMBERS,
-    USDF,
-    Node,
     certify,
     transfer,
 )
-from tests.node.test_api import Running, get, post
+from tests.node.test_api import Running, get, post, serving
 from wallet import wire
 from wallet.eip712 import order_digest
 from wallet.signing import check_equivocation, sign_vote
-from wallet.types import Amount, Epoch
+from wallet.types import Epoch
 
 
 def test_members_in_both_certificates_with_valid_votes_are_evidence() -> None:
@@ -80,31 +72,9 @@ def test_check_equivocation_says_what_is_wrong() -> None:
 
 @pytest_asyncio.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Running]:
-    """The node API on LevelDB with the node's EquivocationWatch (as node.app wires it)."""
-    store = LedgerStore(tmp_path, DOMAIN, sync=False)
-    store.put_committee(COMMITTEE)
-    writer = Writer(store, Node().context)
-    seen: list[Event] = []
-
-    async def on_events(events: Sequence[Event]) -> None:
-        seen.extend(events)
-
-    watch = EquivocationWatch(store, DOMAIN)
-    services = NodeServices(
-        writer, store, MEMBERS[0].address, lambda: COMMITTEE, on_events, lambda: None, watch.observe
-    )
-    runner = asyncio.create_task(writer.run())
-    client = TestClient(TestServer(make_app(services), host="127.0.0.1"))
-    await client.start_server()
-    try:
-        await writer.apply(ContractReceiveDeposit(1, ALICE.address, USDF, Amount(100)))
-        yield Running(client, writer, seen)
-    finally:
-        await client.close()
-        runner.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await runner
-        store.close()
+    """The node API with the node's EquivocationWatch, as node.app wires it."""
+    async with serving(tmp_path, lambda store: EquivocationWatch(store, DOMAIN).observe) as api:
+        yield api
 
 
 @pytest.mark.asyncio
