@@ -1,10 +1,14 @@
-"""Helpers of the devnet integration tests (test_devnet_e2e.py, test_devnet_kill.py):
-JSON over HTTP to the nodes, waiting, certifying an order, chain transactions, and
-restarting a node from its own key and data directory."""
+"""Helpers of the devnet integration tests (test_devnet_e2e.py, test_devnet_kill.py,
+test_chaos.py, tests/wallet/test_wallet_kill.py): JSON over HTTP to the nodes, waiting,
+certifying an order, chain transactions and deposits, reading a node's log, and
+SIGKILLing and restarting a node from its own key and data directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -18,6 +22,7 @@ from devnet import Devnet
 from devnet.anvil import PROJECT_ROOT
 from devnet.manifest import Manifest
 from devnet.nodes import node_command
+from devnet.processes import stop_child
 from wallet import wire
 from wallet.codec import parse_address
 from wallet.signing import PrivateKey, sign_order
@@ -112,3 +117,74 @@ def restart_node(devnet: Devnet, index: int) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def log_leaves(endpoint: str, size: int) -> list[bytes]:
+    """The first ``size`` leaves of the node's log, a page at a time."""
+    leaves: list[bytes] = []
+    while len(leaves) < size:
+        end = min(size, len(leaves) + 1_000)
+        status, page = call(f"{endpoint}/v1/log/entries?start={len(leaves)}&end={end}")
+        assert status == 200, page
+        leaves += [bytes.fromhex(e["leaf"][2:]) for e in page["entries"]]
+    return leaves
+
+
+def deposit_on_chain(w3: Web3, private_key: str, vault: Any, token: Any, amount: int) -> None:
+    """The key's account approves the Vault and deposits ``amount`` of ``token`` (web3
+    contracts) for itself: two transactions, each waited for."""
+    account = w3.eth.account.from_key(private_key)
+    send_transaction(w3, private_key, token.functions.approve(vault.address, amount))
+    send_transaction(
+        w3, private_key, vault.functions.deposit(token.address, amount, account.address)
+    )
+
+
+def node_pid(m: Manifest, index: int) -> int:
+    """The pid of the devnet's own process of node ``index``."""
+    return next(p.pid for p in m.processes if p.name == f"node-{index}")
+
+
+class NodeProcesses:
+    """The devnet's node processes as a test kills and restarts them: :meth:`kill`
+    SIGKILLs node ``index``'s current process (the devnet's own, or one
+    :meth:`restart` started) by its pid and reaps it; :meth:`stop` stops every process
+    this object started (call it in a ``finally``)."""
+
+    def __init__(self, devnet: Devnet) -> None:
+        self._devnet = devnet
+        self._restarted: dict[int, subprocess.Popen[bytes]] = {}
+        self._dead: set[int] = set()
+
+    def kill(self, index: int) -> None:
+        assert index not in self._dead, f"node {index} is down already"
+        process = self._restarted.pop(index, None)
+        if process is not None:
+            process.kill()
+            process.wait()
+        else:
+            pid = node_pid(self._devnet.manifest, index)
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)  # our child: reaped (Devnet.down finds it gone)
+        self._dead.add(index)
+
+    def restart(self, index: int) -> None:
+        assert index in self._dead, f"node {index} runs"
+        self._restarted[index] = restart_node(self._devnet, index)
+        self._dead.discard(index)
+
+    def pid(self, index: int) -> int:
+        """The pid of node ``index``'s current process."""
+        assert index not in self._dead, f"node {index} is down"
+        process = self._restarted.get(index)
+        return node_pid(self._devnet.manifest, index) if process is None else process.pid
+
+    @property
+    def down(self) -> set[int]:
+        return set(self._dead)
+
+    def stop(self) -> None:
+        for process in self._restarted.values():
+            stop_child(process)
+        self._restarted.clear()

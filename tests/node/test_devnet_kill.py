@@ -29,6 +29,7 @@ from tests.node.devnet_helpers import (
     certificate_of,
     domain_of,
     endpoints,
+    log_leaves,
     restart_node,
     send_transaction,
     wait_for,
@@ -187,16 +188,6 @@ async def _run_burst(
     return burst
 
 
-def _leaves(endpoint: str, size: int) -> list[bytes]:
-    leaves: list[bytes] = []
-    while len(leaves) < size:
-        end = min(size, len(leaves) + 1_000)
-        status, page = call(f"{endpoint}/v1/log/entries?start={len(leaves)}&end={end}")
-        assert status == 200, page
-        leaves += [bytes.fromhex(e["leaf"][2:]) for e in page["entries"]]
-    return leaves
-
-
 def _root(leaves: list[bytes]) -> Hash32:
     frontier = CompactRange()
     for leaf in leaves:
@@ -293,7 +284,7 @@ def _check_agreement(
     for endpoint in nodes:
         _, head = call(f"{endpoint}/v1/log/head")
         assert head["tree_size"] == size
-        leaves = _leaves(endpoint, size)
+        leaves = log_leaves(endpoint, size)
         # Every deposit and every payment once, nothing else; the root is that log's. The
         # roots of two nodes may differ: each logs in the order it applied (concurrent
         # payers' certificates reach the nodes in different orders; protocol.md 1a).

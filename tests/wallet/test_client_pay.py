@@ -335,3 +335,95 @@ async def test_the_certificate_still_reaches_a_slow_node(
         await wallet.pay_final(PAYEE, Amount(30), TOKEN)
         assert len(wallet._background) == 2
     assert not wallet._background  # closed: cancelled
+
+
+@pytest.mark.asyncio
+async def test_the_same_payment_asked_again_after_no_quorum_is_that_payment(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    async with wallet_of(net, tmp_path) as wallet:
+        await wallet.pay(PAYEE, Amount(1), TOKEN)  # sequence 0
+        net.nodes[0].down = True
+        net.nodes[2].garbage = True
+        with pytest.raises(QuorumUnavailable):
+            await wallet.pay_final(PAYEE, Amount(10), TOKEN)  # sequence 1, not final
+        assert wallet._journal.get(1) is not None
+        net.nodes[0].down = net.nodes[2].garbage = False
+        # Retried: the order in flight is finished and returned; nothing is paid twice.
+        retried = await wallet.pay_final(PAYEE, Amount(10), TOKEN)
+        assert retried.order.sequence == 1
+        assert await wallet.balance(TOKEN, account=PAYEE) == 11
+        # The same payment asked once more, with nothing in flight: a new payment.
+        again = await wallet.pay_final(PAYEE, Amount(10), TOKEN)
+        assert again.order.sequence == 2
+        assert await wallet.balance(TOKEN, account=PAYEE) == 21
+    for node in net.nodes:
+        assert all(len(digests) == 1 for digests in node.seen_orders.values())
+
+
+@pytest.mark.asyncio
+async def test_the_same_payment_asked_again_after_a_crash_is_paid_once(
+    net: FakeCommittee, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Journal.write
+
+    def crash_when_certified(self: Journal, entry: object, durable: bool = True) -> None:
+        if getattr(entry, "state", None) == "certified":
+            raise Crash
+        original(self, entry, durable=durable)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Journal, "write", crash_when_certified)
+    wallet = wallet_of(net, tmp_path)
+    wallet.open()
+    with pytest.raises(Crash):
+        await wallet.pay(PAYEE, Amount(30), TOKEN, reference=bytes(range(32)))  # type: ignore[arg-type]
+    wallet._journal.close()  # the process died
+    monkeypatch.setattr(Journal, "write", original)
+
+    # A new process asks for the same payment (the agent, or the shell user, runs it
+    # again): the journaled order is finished, not followed by a second one.
+    async with wallet_of(net, tmp_path) as restarted:
+        receipt = await restarted.pay(PAYEE, Amount(30), TOKEN, reference=bytes(range(32)))  # type: ignore[arg-type]
+        assert receipt.certificate.order.sequence == 0
+        assert await restarted.balance(TOKEN, account=PAYEE) == 30
+        # Another reference is another payment: the next sequence.
+        other = await restarted.pay_final(PAYEE, Amount(30), TOKEN)
+        assert other.order.sequence == 1
+    for node in net.nodes:
+        assert len(node.seen_orders[PAYER.address, 0]) == 1
+        assert node.next_sequence[PAYER.address] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_different_request_finishes_the_order_in_flight_then_makes_its_own(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    async with wallet_of(net, tmp_path) as wallet:
+        await wallet.pay(PAYEE, Amount(1), TOKEN)  # sequence 0 (and the next one is known)
+        net.nodes[1].down = net.nodes[3].down = True
+        with pytest.raises(QuorumUnavailable):
+            await wallet.withdraw(Amount(5), TOKEN)  # sequence 1, in flight
+        net.nodes[1].down = net.nodes[3].down = False
+        # A withdrawal of another amount is another order; the one in flight goes first.
+        other = await wallet.withdraw(Amount(6), TOKEN)
+        assert other.certificate.order.sequence == 2
+        # The same withdrawal asked again, nothing in flight: a new one.
+        again = await wallet.withdraw(Amount(5), TOKEN)
+        assert again.certificate.order.sequence == 3
+        assert await wallet.balance(TOKEN) == 1_000 - 17
+
+
+@pytest.mark.asyncio
+async def test_the_same_withdrawal_asked_again_is_that_withdrawal(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    async with wallet_of(net, tmp_path) as wallet:
+        await wallet.pay(PAYEE, Amount(1), TOKEN)  # sequence 0
+        net.nodes[1].down = net.nodes[3].down = True
+        with pytest.raises(QuorumUnavailable):
+            await wallet.withdraw(Amount(5), TOKEN)  # sequence 1, in flight
+        assert wallet._journal.get(1) is not None
+        net.nodes[1].down = net.nodes[3].down = False
+        retried = await wallet.withdraw(Amount(5), TOKEN)
+        assert retried.certificate.order.sequence == 1
+        assert await wallet.balance(TOKEN) == 994

@@ -14,7 +14,13 @@ from wallet.amounts import Token, TokenAmount, TokenRegistry
 from wallet.client import CachedPrice, Spending, Wallet
 from wallet.client.journal import Journal
 from wallet.codec import parse_address
-from wallet.errors import EncodingError, InsufficientBalance, PolicyRefused, PriceUnavailable
+from wallet.errors import (
+    EncodingError,
+    InsufficientBalance,
+    PolicyRefused,
+    PriceUnavailable,
+    QuorumUnavailable,
+)
 from wallet.policy import PriceReading, SpendingPolicy, parse_usd
 from wallet.signing import PrivateKey
 from wallet.spend_ledger import SpendLedger
@@ -257,3 +263,24 @@ async def test_withdraw_certifies_a_withdrawal_outside_the_policy(
         sent = (await wallet.history()).sent
         assert [c.order.sequence for c in sent] == [0, 1]
     assert guard.ledger.pending() == ()
+
+
+@pytest.mark.asyncio
+async def test_the_same_payment_retried_is_reserved_and_counted_once(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    # A budget that holds the payment once, not twice: the retry must not reserve again.
+    guard = spending(SpendingPolicy(budget_usd=parse_usd("0.0003")))
+    async with wallet_of(net, tmp_path, guard) as wallet:
+        await wallet.pay(OTHER, Amount(1), TOKEN)  # sequence 0 (and the next one is known)
+        net.nodes[0].down = net.nodes[1].down = True
+        with pytest.raises(QuorumUnavailable):
+            await wallet.pay(PAYEE, Amount(200), TOKEN, reference=TASK)  # 0.0002 USD
+        assert [e.state for e in wallet._journal.entries()] == ["confirmed", "signed"]
+        net.nodes[0].down = net.nodes[1].down = False
+        receipt = await wallet.pay(PAYEE, Amount(200), TOKEN, reference=TASK)
+        assert receipt.certificate.order.sequence == 1
+        assert wallet.spent_by_reference(TASK).payments == 1
+        assert guard.ledger.pending() == ()
+        with pytest.raises(PolicyRefused):  # a second payment would exceed the budget
+            await wallet.pay(PAYEE, Amount(200), TOKEN, reference=TASK)

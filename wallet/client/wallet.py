@@ -23,6 +23,10 @@ any node sees it, and every later step is recorded. Every call that pays first f
 an unfinished order (collect votes again: a node returns the same vote for the same
 order; form the certificate; deliver it), so a crash anywhere never leads to a second
 order at that sequence; :meth:`Wallet.resume` also settles the reservations a crash left.
+A call asking for the very order that is unfinished (the same payee, token, amount and
+reference, or the same withdrawal: a retry after QuorumUnavailable, or the same command
+run again after a crash) is that order: it is finished and returned, not made a second
+time (a retry never pays twice).
 
 The next sequence is the larger of the journal's and the nodes': the (f+1)-th largest
 ``next_sequence`` among a quorum's answers, so that at least one honest node vouches that
@@ -183,7 +187,8 @@ class Wallet(Reader):
         receipt. Raises PolicyRefused, PriceUnavailable (the spending policy's: nothing
         was sent), PaymentRefused (InsufficientBalance, ConflictingOrder: the caller's),
         QuorumUnavailable (retryable: the order stays in the journal and the next call
-        finishes it), or whatever ``before_sign`` raises."""
+        finishes it; the same call again finishes and returns that very payment, it does
+        not pay twice), or whatever ``before_sign`` raises."""
         certificate, delivered = await self._settle(PaymentRequest(payee, amount, token, reference))
         return await self._receipt(certificate, delivered)
 
@@ -235,7 +240,8 @@ class Wallet(Reader):
         def make(sequence: Sequence) -> Order:
             return Withdrawal(self.address, to, token, amount, sequence)
 
-        certificate, delivered = await self._submit(make, None)
+        retried = await self._retry(make)
+        certificate, delivered = retried or await self._submit(make, None)
         return await self._receipt(certificate, delivered)
 
     async def resume(self) -> Certificate | None:
@@ -252,12 +258,6 @@ class Wallet(Reader):
             await self.spending.settle(self._journal.entries())
 
     async def _settle(self, request: PaymentRequest) -> tuple[Certificate, dict[str, int | None]]:
-        reservation = None
-        if self.spending is not None:  # first: a refusal contacts no node, signs nothing
-            reservation = await self.spending.reserve(
-                request.payee, request.token, request.amount, request.reference
-            )
-
         def make(sequence: Sequence) -> Order:
             return Transfer(
                 self.address,
@@ -268,7 +268,27 @@ class Wallet(Reader):
                 request.reference,
             )
 
+        retried = await self._retry(make)  # before reserving: it was reserved already
+        if retried is not None:
+            return retried
+        reservation = None
+        if self.spending is not None:  # first: a refusal contacts no node, signs nothing
+            reservation = await self.spending.reserve(
+                request.payee, request.token, request.amount, request.reference
+            )
         return await self._submit(make, None if reservation is None else reservation.id)
+
+    async def _retry(
+        self, make: Callable[[Sequence], Order]
+    ) -> tuple[Certificate, dict[str, int | None]] | None:
+        """When the journal's unfinished order is ``make``'s order at its sequence (the
+        caller asks again for the order in flight), finishes it and returns it; else None
+        (and :meth:`_submit` finishes that order first, then makes the new one)."""
+        async with self._lock:
+            entry = self._journal.unfinished()
+            if entry is None or make(Sequence(entry.sequence)) != entry.signed.order:
+                return None
+            return await self._complete(entry)
 
     async def _submit(
         self, make: Callable[[Sequence], Order], reservation: int | None
