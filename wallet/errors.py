@@ -66,6 +66,10 @@ The hierarchy is split by **whose fault** it is and **whether retrying can help*
     │                                  that does not verify (not retryable with that node)
     ├── QuorumUnavailable              fewer than a quorum of nodes answered usefully in
     │   (ConnectionError)              time; an order stays in the journal (retryable)
+    ├── ReceiptUnavailable             the payment IS final (``certificate``) but no node
+    │   (TimeoutError)                 served its receipt in time: ask for the receipt
+    │                                  again (``receipt()``); paying again would pay twice,
+    │                                  so it is not ``retryable``
     ├── PaymentRefused                 a quorum refused the order for a reason of the
     │   │                              caller's: retrying the same call cannot help
     │   ├── InsufficientBalance        the balance does not cover the amount
@@ -255,6 +259,24 @@ class QuorumUnavailable(WalletError, ConnectionError):  # noqa: N818 (named like
         super().__init__(
             f"{what}: no quorum of nodes answered" + (f" ({detail})" if detail else "")
         )
+        self.faults = faults
+
+
+class ReceiptUnavailable(WalletError, TimeoutError):  # noqa: N818 (named like InvalidSignature)
+    """The payment is final, but no node served a receipt for it in time. ``certificate``
+    is the payment's; get the receipt later with ``Wallet.receipt(certificate)``. Not
+    ``retryable``: the call that raised it must NOT be made again (that would pay again)."""
+
+    retryable = False
+
+    def __init__(self, certificate: object, digest: str, faults: dict[str, str]) -> None:
+        detail = "; ".join(f"{url}: {problem}" for url, problem in sorted(faults.items()))
+        super().__init__(
+            f"the payment {digest} is final, but no node served a receipt in time (do not "
+            "pay again; ask for the receipt later with Wallet.receipt)"
+            + (f" ({detail})" if detail else "")
+        )
+        self.certificate = certificate
         self.faults = faults
 
 

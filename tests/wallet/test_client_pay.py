@@ -21,9 +21,10 @@ from wallet.errors import (
     InsufficientBalance,
     JournalError,
     QuorumUnavailable,
+    ReceiptUnavailable,
 )
 from wallet.signing import PrivateKey, sign_order
-from wallet.types import Amount, Sequence, Transfer
+from wallet.types import Amount, Certificate, Sequence, Transfer
 
 PAYER = PrivateKey(bytes([0x11] * 32))
 PAYEE = PrivateKey(bytes([0x22] * 32)).address
@@ -427,3 +428,23 @@ async def test_the_same_withdrawal_asked_again_is_that_withdrawal(
         retried = await wallet.withdraw(Amount(5), TOKEN)
         assert retried.certificate.order.sequence == 1
         assert await wallet.balance(TOKEN) == 994
+
+
+@pytest.mark.asyncio
+async def test_a_final_payment_without_a_receipt_in_time_is_not_retryable(
+    net: FakeCommittee, tmp_path: Path
+) -> None:
+    for node in net.nodes:
+        node.checkpoint_lag = 10**6  # no node signs a checkpoint covering anything
+    async with wallet_of(net, tmp_path, receipt_timeout=0.3) as wallet:
+        with pytest.raises(ReceiptUnavailable) as caught:
+            await wallet.pay(PAYEE, Amount(250), TOKEN)
+        assert not caught.value.retryable  # paying again would pay twice
+        assert "is final" in str(caught.value) and "do not pay again" in str(caught.value)
+        certificate = caught.value.certificate
+        assert isinstance(certificate, Certificate) and certificate.order.amount == 250
+        assert await wallet.balance(TOKEN, account=PAYEE) == 250  # paid once, final
+        for node in net.nodes:
+            node.checkpoint_lag = 0
+        receipt = await wallet.receipt(certificate)
+    verify_receipt(receipt, net.network.committee, DOMAIN)

@@ -12,6 +12,8 @@ do; with ``--json`` stdout also gets ``{"error": {...}}``):
 3     the chain refused: a reverted or rejected transaction, a wrong Vault or URL
 4     the spending policy refused the payment (nothing was signed)
 5     a receipt or certificate does not verify
+6     the payment is final but no node served its receipt in time: do NOT pay again
+      (`history` shows it)
 64    a usage error (an unknown option, a missing argument)
 70    an unexpected internal error (a bug: please report it)
 130   interrupted (Ctrl-C)
@@ -44,6 +46,7 @@ from wallet.errors import (
     PolicyRefused,
     PriceUnavailable,
     QuorumUnavailable,
+    ReceiptUnavailable,
     StalePrice,
     TransactionRejected,
     TransactionUnconfirmed,
@@ -61,6 +64,7 @@ EXIT_RETRY = 2
 EXIT_CHAIN = 3
 EXIT_POLICY = 4
 EXIT_INVALID = 5
+EXIT_NO_RECEIPT = 6
 EXIT_USAGE = 64
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -319,6 +323,8 @@ def explain(exc: BaseException, home: Home | None = None) -> tuple[int, str]:
         )
     if isinstance(exc, PaymentRefused):
         return EXIT_CALLER, f"the nodes refused the order ({exc.code}): {exc}"
+    if isinstance(exc, ReceiptUnavailable):
+        return EXIT_NO_RECEIPT, f"{exc}; `{PROG} history` lists it"
     if isinstance(exc, QuorumUnavailable):
         return EXIT_RETRY, (
             f"cannot reach a quorum of the committee's nodes: {exc}. Check that the nodes "

@@ -29,6 +29,7 @@ from wallet.errors import (
     NodeMisbehaved,
     PaymentNotSeen,
     QuorumUnavailable,
+    ReceiptUnavailable,
 )
 from wallet.types import Address, Amount, Certificate, Hash32, Transfer
 
@@ -124,11 +125,7 @@ class Reader:
         order = sorted(network.endpoints, key=lambda url: url not in delivered)
         await gather_until({url: fetch(url) for url in order}, self._receipt_timeout, done)
         if not found:
-            raise QuorumUnavailable(
-                f"the payment {digest.hex()} is final, but no node served a receipt in time "
-                "(ask again with Wallet.receipt)",
-                faults,
-            )
+            raise ReceiptUnavailable(certificate, "0x" + digest.hex(), faults)
         return found[0]
 
     async def certificate(
