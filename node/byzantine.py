@@ -34,7 +34,7 @@ from wallet.eip712 import checkpoint_digest, order_digest, vote_digest
 from wallet.errors import EncodingError
 from wallet.keccak import keccak256
 from wallet.signing import PrivateKey, sign_order
-from wallet.types import Amount, Checkpoint, Epoch, Transfer, Vote
+from wallet.types import Amount, Certificate, Checkpoint, Transfer, Vote
 from wallet.types import Sequence as Seq
 
 ENV = "FARTHING_TEST_BYZANTINE"
@@ -94,8 +94,8 @@ def middleware(modes: frozenset[str], context: Callable[[], NodeContext]) -> Any
         if "votes" in modes and request.method == "POST" and path == "/v1/orders/batch":
             body = await request.json()
             results = _results(response)
-            if results is not None and isinstance(body, dict):
-                items = body.get("orders") or []
+            items = body.get("orders") if isinstance(body, dict) else None
+            if results is not None and isinstance(items, list) and len(items) == len(results):
                 for i, result in enumerate(results):
                     if result.get("error", {}).get("code") == "conflicting_order":
                         vote = _vote_anyway(context(), items[i])
@@ -143,21 +143,10 @@ async def forge_gossip(
             )
             signed = sign_order(stranger, ctx.domain, order)
             digest = order_digest(ctx.domain, order)
-            voters = [PrivateKey.generate() for _ in range(3)]
-            forged = {
-                **wire.signed_order_to_json(signed),
-                "epoch": ctx.current_epoch,
-                "votes": [
-                    {
-                        "signer": "0x" + v.address.hex(),
-                        "signature": "0x"
-                        + v.unsafe_sign_digest(
-                            vote_digest(ctx.domain, digest, Epoch(ctx.current_epoch))
-                        ).hex(),
-                    }
-                    for v in voters
-                ],
-            }
+            vote = vote_digest(ctx.domain, digest, ctx.current_epoch)
+            voters = [PrivateKey.generate() for _ in range(3)]  # not members
+            votes = tuple(sorted((v.address, v.unsafe_sign_digest(vote)) for v in voters))
+            forged = dict(wire.certificate_to_json(Certificate(signed, ctx.current_epoch, votes)))
             malformed = {**forged, "epoch": -1, "votes": [{"signer": "0x12", "signature": "0x"}]}
             for peer in peers:
                 for path, body in (

@@ -81,6 +81,7 @@ async def _soak(
     return windows, start_rss, node_rss_mb(m)
 
 
+@pytest.mark.timeout(1_200 if LONG else 300)
 def test_soak_at_half_saturation(devnet: Devnet) -> None:
     windows, start, end = asyncio.run(_soak(devnet))
     for name in sorted(start):
