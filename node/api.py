@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,7 @@ from node.writer import Writer
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
 from wallet.errors import EncodingError
+from wallet.jsontext import MAX_JSON_DEPTH, nests_deeper_than
 from wallet.types import UINT64_MAX, Address, Certificate, Checkpoint, Signature
 from wallet.types import Sequence as SequenceNumber
 
@@ -46,6 +49,17 @@ MAX_BODY = 1 << 20  # bytes
 MAX_BATCH = 256
 MAX_ENTRIES = 1_000
 MAX_CERTIFICATES = 256  # per reply of the two certificate-listing endpoints (peer catch-up)
+#: Seconds a connection may stay open without a complete request line and headers: from
+#: its start or its last reply (aiohttp's ``keepalive_timeout``, 3,630 s by default). It
+#: bounds idle connections and clients that send their headers byte by byte; above the
+#: peers' 30-s connection pool (node.peers.client), so a peer's reused connection is
+#: never one the node is closing.
+KEEPALIVE_TIMEOUT = 60.0
+#: Seconds a client has to send a request's body once its headers arrived (else 408).
+BODY_TIMEOUT = 30.0
+#: Seconds the node still reads (and drops) a body it answered before the end (408, 413)
+#: before it closes the connection, so that the client reads the reply (aiohttp: 10 s).
+LINGERING_TIME = 5.0
 
 _CONFLICTS = {
     RefusalCode.CONFLICTING_ORDER,
@@ -109,17 +123,65 @@ async def errors_middleware(
 
 
 async def json_body(request: web.Request) -> Any:
-    """The request's JSON body (415 unless sent as application/json, 400 `bad_json`);
-    every POST handler of the node reads its body through this."""
+    """The request's JSON body (415 unless sent as application/json, 408 unless it arrives
+    within :data:`BODY_TIMEOUT`, 400 `bad_json`: :func:`parse_json`); every POST handler
+    of the node reads its body through this."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    raw = await request.read()  # JSON is UTF-8 (RFC 8259), whatever charset is claimed
     try:
-        return json.loads(raw.decode("utf-8"))
+        async with asyncio.timeout(BODY_TIMEOUT):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(
+            408, "request_timeout", f"the body did not arrive within {BODY_TIMEOUT:g} s"
+        ) from None
+    except ConnectionResetError:  # the client left: its fault, not the node's (no 500)
+        raise ApiError(400, "connection_lost", "the client closed the connection") from None
+    return parse_json(raw)
+
+
+class _NotJsonError(ValueError):
+    """A number JSON (RFC 8259) does not have: NaN, Infinity, or a float out of range."""
+
+
+def _constant(name: str) -> Any:
+    raise _NotJsonError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJsonError("a number is out of the range of a double")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a body: UTF-8 (RFC 8259, whatever charset is claimed), strict
+    (no NaN or Infinity, no number beyond a double's range or 4,300 digits: Python's
+    limit for int()), nested at most :data:`~wallet.jsontext.MAX_JSON_DEPTH` deep (a
+    deeper body would crash the process: wallet.jsontext). Anything else is an
+    :class:`ApiError` 400 ``bad_json`` saying what is wrong."""
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "bad_json", "the body is not UTF-8 text") from None
+    if nests_deeper_than(raw):  # before json.loads: see wallet.jsontext
+        raise ApiError(
+            400, "bad_json", f"the body nests arrays or objects more than {MAX_JSON_DEPTH} deep"
+        )
+    try:
+        return json.loads(text, parse_constant=_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "bad_json", f"the body is not JSON: {exc.msg}") from None
+    except _NotJsonError as exc:
+        raise ApiError(400, "bad_json", f"the body is not JSON: {exc}") from None
+    except ValueError:  # int() of more than sys.get_int_max_str_digits() digits
+        most = sys.get_int_max_str_digits()
+        raise ApiError(
+            400, "bad_json", f"the body has a number of more than {most} digits"
+        ) from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the body nests arrays or objects too deeply") from None
 
 
 def _refusal(event: EventRefused) -> ApiError:
@@ -455,4 +517,14 @@ def make_app(services: NodeServices) -> web.Application:
     return app
 
 
-__all__ = ["SERVICES", "ApiError", "NodeServices", "json_body", "make_app"]
+__all__ = [
+    "BODY_TIMEOUT",
+    "KEEPALIVE_TIMEOUT",
+    "LINGERING_TIME",
+    "SERVICES",
+    "ApiError",
+    "NodeServices",
+    "json_body",
+    "make_app",
+    "parse_json",
+]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node import byzantine
-from node.api import NodeServices, make_app
+from node.api import KEEPALIVE_TIMEOUT, LINGERING_TIME, NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig, committee_of
 from node.chain.follower import ChainFollower, ChainView
 from node.checkpoints import Checkpointer, CheckpointPolicy
@@ -194,7 +194,12 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         metrics.install(app, untimed=[STREAM_PATH])
         metrics.track_node(store, lambda: checkpointer.latest, peers, streams)
         metrics.track_watcher(lambda: watcher.cursor.next_id, lambda: watcher.cursor.scan_from)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,  # idle and slow clients: node.api
+            lingering_time=LINGERING_TIME,
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await _serve(runner, config)

@@ -199,7 +199,12 @@ async def post_envelope(request: web.Request) -> web.Response:
     target = body.get("target")
     if not isinstance(target, str) or target.lower() != agent:
         raise EncodingError("envelope.target", "the envelope's target must be this agent")
-    envelope = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        envelope = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # "\ud800": JSON can escape it, UTF-8 cannot hold it
+        raise EncodingError(
+            "envelope", "a string holds a lone surrogate (\\ud800-\\udfff): not Unicode text"
+        ) from None
     if len(envelope) > MAX_ENVELOPE:
         raise ApiError(413, "too_large", f"an envelope is at most {MAX_ENVELOPE} bytes")
     now = services.clock()

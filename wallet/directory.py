@@ -159,7 +159,8 @@ def _object(value: object, keys: tuple[str, ...], path: str) -> dict[str, object
     if len(value) != len(keys):
         extra = next(k for k in value if k not in keys)
         shown = extra[:24] if isinstance(extra, str) else "?"
-        _fail(prefix + shown, f"unknown key: expected only {', '.join(keys)}")
+        where = prefix + shown if shown else path  # an empty key: name the object
+        _fail(where, f"unknown key {shown!r}: expected only {', '.join(keys)}")
     return value
 
 

@@ -248,7 +248,7 @@ def _object(value: object, keys: frozenset[str], path: str, top: str) -> dict[st
         extra = next(k for k in value if k not in keys)
         where = extra[:_QUOTE_LIMIT] if isinstance(extra, str) else "?"
         _fail(
-            prefix + where,
+            prefix + where if where else path or top,  # an empty key: name the object
             f"unknown key {_quote(extra)}: expected only {', '.join(_FIELD_ORDER[keys])}",
         )
     return value

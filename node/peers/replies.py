@@ -18,6 +18,7 @@ from node.state.entries import DEPOSIT, TRANSFER, WITHDRAWAL
 from wallet import wire
 from wallet.codec import parse_hash32
 from wallet.errors import EncodingError
+from wallet.jsontext import MAX_JSON_DEPTH, nests_deeper_than
 from wallet.types import Address, Certificate, Hash32
 
 log = logging.getLogger("farthing.node.peers")
@@ -46,6 +47,8 @@ async def read_json(response: aiohttp.ClientResponse, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise BadReplyError(f"the reply is longer than the limit of {limit} bytes")
+    if nests_deeper_than(body):  # json.loads could overflow the C stack: wallet.jsontext
+        raise BadReplyError(f"the reply nests more than {MAX_JSON_DEPTH} levels deep")
     try:
         return json.loads(body)
     except (ValueError, RecursionError):

@@ -21,7 +21,6 @@ in-process fake over a dictionary of fake nodes.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
@@ -33,6 +32,7 @@ import aiohttp
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
 from wallet.errors import EncodingError, NodeMisbehaved, NodeUnavailable
+from wallet.jsontext import loads_bounded
 from wallet.types import (
     UINT64_MAX,
     Address,
@@ -299,7 +299,7 @@ class JsonTransport(ABC):
     ) -> tuple[int, object]:
         status, raw = await self._request(method, endpoint, path, body)
         try:
-            reply = json.loads(raw)
+            reply = loads_bounded(raw)
         except ValueError:
             raise NodeMisbehaved(endpoint, f"{path}: HTTP {status}, not JSON") from None
         if status not in ok:
@@ -415,7 +415,7 @@ class JsonTransport(ABC):
             path += f"?from_index={from_index}"
         async for frame in self._frames(endpoint, path):
             try:
-                entry = _stream_entry(json.loads(frame))
+                entry = _stream_entry(loads_bounded(frame))
             except (ValueError, _BadReplyError) as exc:
                 raise self._fault(endpoint, path, exc) from None
             if entry is not None:

@@ -101,11 +101,21 @@ from wallet.uagents.resolver import Resolver, StaticResolver
 if TYPE_CHECKING:
     from wallet.agent import FarthingWallet
 
-__all__ = ["SYNC_HEADER", "Agent"]
+__all__ = ["MAX_SUBMIT", "SYNC_HEADER", "Agent"]
 
 #: The request header that asks for the reply in the HTTP response.
 SYNC_HEADER: Final = "x-uagents-connection"
 ERROR_DIGEST: Final = model_digest(ErrorMessage)
+#: The largest body ``POST /submit`` reads (aiohttp's default); larger: HTTP 413.
+MAX_SUBMIT: Final = 1 << 20
+#: Seconds a client has to send the body once its headers arrived (else HTTP 408).
+BODY_TIMEOUT: Final = 30.0
+#: Seconds a connection may stay open without a complete request line and headers, from
+#: its start or its last reply (aiohttp's default is 3,630 s): idle and slow clients.
+KEEPALIVE_TIMEOUT: Final = 60.0
+#: Seconds the server still reads a body it answered before the end (408, 413), so that
+#: the client reads the reply, before it closes the connection (aiohttp's default: 10 s).
+LINGERING_TIME: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +166,7 @@ class Agent:
         self._protocols: list[Protocol] = []
         for protocol in protocols:
             self.include(protocol)
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=MAX_SUBMIT)
         self.app.router.add_post("/submit", self._submit)
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -193,7 +203,12 @@ class Agent:
             restored = self._journal.open(self._guard, self._clock())
             self.logger.info("%d unexpired envelope digests restored", restored)
         self._session = aiohttp.ClientSession()
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
+            lingering_time=LINGERING_TIME,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
@@ -404,8 +419,20 @@ class Agent:
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         sync = request.headers.get(SYNC_HEADER, "").lower() == "sync"
-        status, body = await self.receive(await request.read(), sync=sync)
-        return web.Response(body=body, status=status, content_type="application/json")
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:  # aiohttp's own reply would be plain text
+            status, problem = 413, f"the envelope is larger than {MAX_SUBMIT} bytes"
+        except TimeoutError:
+            status, problem = 408, f"the envelope did not arrive within {BODY_TIMEOUT:g} s"
+        except ConnectionResetError:  # the client left before its envelope arrived
+            status, problem = 400, "the client closed the connection"
+        else:
+            status, reply = await self.receive(raw, sync=sync)
+            return web.Response(body=reply, status=status, content_type="application/json")
+        self.logger.info("refused an envelope: %s", problem)
+        return web.json_response({"error": problem}, status=status)
 
     async def receive(self, body: bytes, *, sync: bool = False) -> tuple[int, bytes]:
         """Handles one envelope's JSON as ``POST /submit`` does (steps 1 to 4 of the

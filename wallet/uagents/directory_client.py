@@ -32,7 +32,6 @@ does a call raise (:class:`~wallet.errors.RegistrationFailed`,
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -68,6 +67,7 @@ from wallet.errors import (
     RegistrationFailed,
     WalletError,
 )
+from wallet.jsontext import loads_bounded
 from wallet.keys import agent_address, parse_agent_address
 from wallet.signing import PrivateKey
 from wallet.types import Address
@@ -242,7 +242,7 @@ class DirectoryClient:
         if raw is None:
             raise NodeMisbehaved(node, f"{method} {path}: a reply over {MAX_REPLY_BYTES} bytes")
         try:
-            reply: object = json.loads(raw)
+            reply: object = loads_bounded(raw)
         except ValueError:
             raise NodeMisbehaved(node, f"{method} {path}: HTTP {status}, not JSON") from None
         if status >= 400:
