@@ -19,7 +19,14 @@ from devnet.files import write_private_file
 from devnet.manifest import Manifest
 from devnet.nodes import node_command
 from devnet.processes import stop_child
-from tests.node.devnet_helpers import alive, balance, call, send_transaction, wait_for
+from tests.node.devnet_helpers import (
+    alive,
+    balance,
+    call,
+    deposit_on_chain,
+    log_leaves,
+    wait_for,
+)
 from wallet.codec import address_hex
 from wallet.types import Address
 
@@ -70,10 +77,7 @@ def deposit_stable(m: Manifest, amount: int) -> None:
     vault = w3.eth.contract(address=m.contracts.vault, abi=load_artifact("Vault").abi)
     usdf = w3.eth.contract(address=m.contracts.stable, abi=load_artifact("FarthingUSD").abi)
     for agent in m.agents:
-        send_transaction(w3, agent.private_key, usdf.functions.approve(vault.address, amount))
-        send_transaction(
-            w3, agent.private_key, vault.functions.deposit(usdf.address, amount, agent.address)
-        )
+        deposit_on_chain(w3, agent.private_key, vault, usdf, amount)
     nodes = [member.endpoint for member in m.committee.members]
     wait_for(lambda: all(log_size(url) == len(m.agents) for url in nodes), timeout=20)
 
@@ -82,11 +86,9 @@ def log_size(url: str) -> int:
     return int(call(f"{url}/v1/log/head")[1]["tree_size"])
 
 
-def leaves(url: str) -> Counter[str]:
+def leaves(url: str) -> Counter[bytes]:
     """The node's log entries as a multiset (its order is its own)."""
-    status, page = call(f"{url}/v1/log/entries?start=0&end={log_size(url)}")
-    assert status == 200, page
-    return Counter(entry["leaf"] for entry in page["entries"])
+    return Counter(log_leaves(url, log_size(url)))
 
 
 def balances(url: str, accounts: Sequence[Address], token: Address) -> list[int]:

@@ -33,7 +33,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
@@ -54,6 +54,7 @@ from tests.node.factories import (
 )
 from tests.support.fuzzing import (
     CASES,
+    FUZZ,
     JSON,
     NOW,
     TEXT,
@@ -91,10 +92,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Generating overly large repr"),
 ]
 
-FUZZ = settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 AGENT = agent_address(KEY)
 OUTSIDER = key("outsider")
 ME = MEMBERS[0]

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from node.api import NodeServices, make_app
@@ -46,6 +47,13 @@ LONG = os.environ.get("FARTHING_LONG", "") not in ("", "0")
 SCALE = 5 if LONG else 1
 #: The fixed clock of the directory (its records are issued at this time).
 NOW = 1_767_225_600
+
+#: The settings of every fuzz test (fixtures are function-scoped on purpose: a case
+#: builds on the state the node is in; big cases are slow by design).
+FUZZ = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def examples(default: int) -> int:

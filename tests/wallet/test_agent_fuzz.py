@@ -27,11 +27,11 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.node.test_api_fuzz import structural
-from tests.support.fuzzing import CASES, JSON, bodies, examples, json_text
+from tests.support.fuzzing import CASES, FUZZ, JSON, bodies, examples, json_text
 from wallet.bech32 import bech32_decode, bech32_encode
 from wallet.codec import SECP256K1_N
 from wallet.jsontext import nests_deeper_than
@@ -56,10 +56,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Generating overly large repr"),
 ]
 
-FUZZ = settings(
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 SELLER_KEY = PrivateKey(bytes(31) + b"\x21")
 BUYER_KEY = PrivateKey(bytes(31) + b"\x22")
 SELLER, BUYER = agent_address(SELLER_KEY), agent_address(BUYER_KEY)
