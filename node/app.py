@@ -25,6 +25,7 @@ from aiohttp import web
 from node import byzantine
 from node.api import KEEPALIVE_TIMEOUT, LINGERING_TIME, NodeServices, make_app
 from node.chain import ChainReader, DepositWatcher, WatcherConfig, committee_of
+from node.chain.deposits import DepositAnchor
 from node.chain.follower import ChainFollower, ChainView
 from node.checkpoints import Checkpointer, CheckpointPolicy
 from node.config import NodeConfig
@@ -45,6 +46,7 @@ from node.stream import install as install_streams
 from node.writer import Writer
 from wallet.chain import CommitteeInfo, VaultInfo
 from wallet.codec import address_hex
+from wallet.serving import ConnectionLimits, LimitedSite
 from wallet.types import Address
 
 log = logging.getLogger("farthing.node")
@@ -73,8 +75,22 @@ async def _sign_checkpoints(checkpointer: Checkpointer) -> None:
         await asyncio.sleep(interval)
 
 
-async def _serve(runner: web.AppRunner, config: NodeConfig) -> None:
-    site = web.TCPSite(runner, config.host, config.port)
+def _connection_refused(message: str) -> dict[str, object]:
+    return {"code": "too_many_connections", "message": message}
+
+
+async def _serve(runner: web.AppRunner, config: NodeConfig) -> LimitedSite:
+    limits = ConnectionLimits(config.max_connections, config.max_client_connections)
+    site = LimitedSite(
+        runner, config.host, config.port, limits=limits, error_body=_connection_refused
+    )
+    if site.limits != limits:
+        log.warning(
+            "at most %d connections (not %d): the descriptor limit is lower; raise it with "
+            "ulimit -n",
+            site.limits.total,
+            limits.total,
+        )
     try:
         await site.start()
     except OSError as exc:
@@ -83,6 +99,7 @@ async def _serve(runner: web.AppRunner, config: NodeConfig) -> None:
                 f"port {config.port} on {config.host} is in use: pass another --port"
             ) from None
         raise
+    return site
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +168,13 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
             confirmations=config.confirmations, poll_interval=config.poll_interval
         )
         follower = ChainFollower(reader, ChainView(info.head, current), chain_config)
+        anchor = store.deposit_anchor()
         watcher = DepositWatcher(
             reader,
             store.next_deposit_id(),
             max(config.deploy_block, store.deposit_block() or 0),
             chain_config,
+            anchor=None if anchor is None else DepositAnchor(*anchor),
         )
         peer_urls = list(config.peers) if config.peers is not None else follower.view.peer_urls(me)
         peers = await stack.enter_async_context(
@@ -202,7 +221,7 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        await _serve(runner, config)
+        metrics.track_connections(await _serve(runner, config))
         log.info(
             "node %s serving on http://%s:%d, epoch %d, log size %d, %d peers",
             address_hex(me),

@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--witness-interval", type=float, help="seconds between witnessing rounds (default 2)"
     )
+    run.add_argument(
+        "--max-connections", type=int, help="open HTTP connections, all clients (default 1024)"
+    )
+    run.add_argument(
+        "--max-client-connections",
+        type=int,
+        help="open HTTP connections from one IP address (default 256)",
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 

@@ -39,6 +39,8 @@ class NodeConfig:
     checkpoint_entries: int = 100  # sign a checkpoint when the log grew by this many entries
     checkpoint_ms: int = 1_000  # or when it grew at all and this many ms passed
     witness_interval: float = 2.0  # seconds between rounds of witnessing the peers
+    max_connections: int = 1_024  # open HTTP connections, all clients (wallet.serving)
+    max_client_connections: int = 256  # open HTTP connections from one IP address
 
     def load_key(self) -> PrivateKey:
         """The node's key, from the key file or the environment (never printed)."""
@@ -81,6 +83,8 @@ _FIELDS = {
     "checkpoint_entries",
     "checkpoint_ms",
     "witness_interval",
+    "max_connections",
+    "max_client_connections",
 }
 
 
@@ -130,6 +134,8 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> NodeConf
         checkpoint_entries=_positive_int(values, "checkpoint_entries", 100),
         checkpoint_ms=_positive_int(values, "checkpoint_ms", 1_000),
         witness_interval=float(witness_interval),
+        max_connections=_positive_int(values, "max_connections", 1_024),
+        max_client_connections=_positive_int(values, "max_client_connections", 256),
     )
 
 

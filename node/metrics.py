@@ -51,6 +51,7 @@ from wallet.types import Address, Checkpoint, Signature, Transfer
 if TYPE_CHECKING:
     from node.peers import PeerClient
     from node.stream import StreamHub
+    from wallet.serving import LimitedSite
 
 #: The ``Content-Type`` of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -538,6 +539,20 @@ class NodeMetrics:
             "Account streams closed because their client fell too far behind.",
             "counter",
             single(lambda: streams.slow_disconnects),
+        )
+
+    def track_connections(self, site: LimitedSite) -> None:
+        self.registry.callback(
+            "farthing_http_connections",
+            "Open HTTP connections to this node's API (capped: --max-connections).",
+            "gauge",
+            single(lambda: site.open_connections),
+        )
+        self.registry.callback(
+            "farthing_http_connections_refused_total",
+            "Connections refused with 503 because a connection cap was reached.",
+            "counter",
+            single(lambda: site.refused_connections),
         )
 
     def track_node(

@@ -35,8 +35,9 @@ replaced by one holding *another* deposit with the same id. So the cursor keeps 
 :class:`DepositAnchor`, the block (number and hash) of the last deposit handed over, and
 the watcher checks every step that the block at that height still has that hash
 (:func:`anchor_problem`); when it does not, deposits stop with a loud report, since the
-ledger may now hold a deposit the Vault no longer has. (After a restart the anchor is
-unknown until the next deposit is handed over.)
+ledger may now hold a deposit the Vault no longer has. The anchor is stored with the
+deposit cursor (``LedgerStore.deposit_anchor``), so a node restarted after such a reorg
+notices it too.
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ DEVNET_CONFIRMATIONS = 2
 def deposit_change(log: DepositLog) -> ContractReceiveDeposit:
     """The state machine's input for the deposit of ``log``."""
     return ContractReceiveDeposit(
-        log.deposit_id, log.beneficiary, log.token, log.amount, log.block_number
+        log.deposit_id,
+        log.beneficiary,
+        log.token,
+        log.amount,
+        log.block_number,
+        log.position.block_hash,
     )
 
 
@@ -123,8 +129,8 @@ class DepositAnchor:
 class WatchCursor:
     """The watcher's position: the next deposit id to hand over, the first block not yet
     scanned, ``origin``, the block a rescan starts from (the from-block hint), and the
-    ``anchor`` of the last deposit handed over (None before the first, and after a
-    restart until the next)."""
+    ``anchor`` of the last deposit handed over (None before the first; after a restart,
+    the one the store kept)."""
 
     next_id: int
     scan_from: int
@@ -138,8 +144,10 @@ class WatchCursor:
             raise ValueError(f"need 0 <= origin <= scan_from, got {self.origin}, {self.scan_from}")
 
     @classmethod
-    def start(cls, next_id: int, from_block: int) -> WatchCursor:
-        return cls(next_id, from_block, from_block)
+    def start(
+        cls, next_id: int, from_block: int, anchor: DepositAnchor | None = None
+    ) -> WatchCursor:
+        return cls(next_id, from_block, from_block, anchor)
 
     def rescan(self) -> WatchCursor:
         return replace(self, scan_from=self.origin)

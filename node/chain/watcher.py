@@ -41,6 +41,7 @@ from typing import Protocol
 
 from node.chain.deposits import (
     DEVNET_CONFIRMATIONS,
+    DepositAnchor,
     DepositBatch,
     WatchCursor,
     anchor_problem,
@@ -93,7 +94,8 @@ class WatcherConfig:
 class DepositWatcher:
     """Hands over final deposits from ``next_id`` on (the store's ``next_deposit_id()``
     after a restart), scanning from ``from_block`` (the Vault's deploy block, or any
-    block known to be at or before deposit ``next_id``'s)."""
+    block known to be at or before deposit ``next_id``'s); ``anchor``: where the last
+    deposit credited is (the store's ``deposit_anchor()`` after a restart)."""
 
     def __init__(
         self,
@@ -102,11 +104,12 @@ class DepositWatcher:
         from_block: int,
         config: WatcherConfig | None = None,
         *,
+        anchor: DepositAnchor | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._source = source
         self._config = config or WatcherConfig()
-        self._cursor = WatchCursor.start(next_id, from_block)
+        self._cursor = WatchCursor.start(next_id, from_block, anchor)
         self._sleep = sleep
 
     @property

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from node.state.records import Committee
-from wallet.types import Address, Amount, Certificate, SignedOrder
+from wallet.types import Address, Amount, Certificate, Hash32, SignedOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,15 +26,17 @@ class ReceiveCertificate:
 @dataclass(frozen=True, slots=True)
 class ContractReceiveDeposit:
     """A ``Deposited`` event of the Vault, deep enough below the chain head to credit.
-    ``block_number`` (where the log is; not part of the deposit's identity) is kept with
-    the deposit cursor so that a restarted watcher scans from there, not from the
-    Vault's deploy block."""
+    ``block_number`` and ``block_hash`` (where the log is; not part of the deposit's
+    identity) are kept with the deposit cursor so that a restarted watcher scans from
+    there, not from the Vault's deploy block, and still notices a reorg that replaced
+    that block (node.chain.deposits, "anchor")."""
 
     deposit_id: int
     beneficiary: Address
     token: Address
     amount: Amount
     block_number: int | None = field(default=None, compare=False)
+    block_hash: Hash32 | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ def handle_deposit(scratch: Scratch, change: ContractReceiveDeposit) -> None:
     )
     scratch.next_deposit_id = expected + 1
     scratch.deposit_block = change.block_number
+    scratch.deposit_block_hash = change.block_hash
     index = scratch.log_index()
     scratch.log.append(
         LogEntry(deposit_leaf(change.deposit_id, beneficiary, change.token, change.amount))

@@ -35,6 +35,7 @@ class Transition:
     log: tuple[LogEntry, ...] = ()
     committees: tuple[Committee, ...] = ()
     deposit_block: int | None = None
+    deposit_block_hash: Hash32 | None = None  # with deposit_block, when known
     context: NodeContext | None = None
 
     @property
@@ -67,6 +68,7 @@ class Scratch:
         self.log: list[LogEntry] = []
         self.committees: dict[Epoch, Committee] = {}
         self.deposit_block: int | None = None
+        self.deposit_block_hash: Hash32 | None = None
         self.context: NodeContext | None = None
 
     def account(self, address: Address) -> AccountRecord:
@@ -106,6 +108,7 @@ class Scratch:
             log=tuple(self.log),
             committees=tuple(self.committees.values()),
             deposit_block=self.deposit_block,
+            deposit_block_hash=self.deposit_block_hash,
             context=self.context,
         )
 

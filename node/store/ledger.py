@@ -185,7 +185,17 @@ class LedgerStore:
         """The block of the last credited deposit (None before the first, or when the
         store predates this record): every deposit before it is credited."""
         raw = self._db.get(_DEPOSIT_BLOCK_KEY)
-        return None if raw is None else int.from_bytes(raw, "big")
+        return None if raw is None else int.from_bytes(raw[:8], "big")
+
+    def deposit_anchor(self) -> tuple[int, int, Hash32] | None:
+        """The last credited deposit's id, block number and block hash (None before the
+        first, or when its hash was not recorded: stores written before it was, or a
+        deposit credited without it): the deposit watcher checks that block is still on
+        the chain after a restart."""
+        raw = self._db.get(_DEPOSIT_BLOCK_KEY)
+        if raw is None or len(raw) != 40:
+            return None
+        return self.next_deposit_id() - 1, int.from_bytes(raw[:8], "big"), Hash32(raw[8:])
 
     def log_size(self) -> int:
         return self._frontier.size
@@ -232,7 +242,8 @@ class LedgerStore:
         if t.next_deposit_id is not None:
             batch.put(_DEPOSIT_KEY, t.next_deposit_id.to_bytes(8, "big"))
         if t.deposit_block is not None:
-            batch.put(_DEPOSIT_BLOCK_KEY, t.deposit_block.to_bytes(8, "big"))
+            where = t.deposit_block.to_bytes(8, "big")
+            batch.put(_DEPOSIT_BLOCK_KEY, where + (t.deposit_block_hash or b""))
         for committee in t.committees:
             batch.put(*_committee_record(committee))
         for entry in t.log:

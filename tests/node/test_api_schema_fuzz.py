@@ -33,7 +33,8 @@ from schemathesis.checks import (
 from schemathesis.config import SchemathesisConfig
 
 from node.stream import STREAM_PATH
-from tests.support.fuzzing import CASES, LONG, FuzzNode, examples, node_in_thread
+from tests.support.fuzzing import CASES, FuzzNode, examples, node_in_thread
+from tests.support.long_runs import LONG
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

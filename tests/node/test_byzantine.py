@@ -166,6 +166,8 @@ def test_a_byzantine_member_cannot_double_spend_and_is_caught(devnet: Devnet) ->
         with urllib.request.urlopen(f"{url}/v1/metrics", timeout=5) as reply:
             metrics = reply.read().decode()
         assert _count(metrics, 'farthing_refusals_total{code="not_a_member"}') > 0, url
+        assert _count(metrics, "farthing_http_connections") >= 1, url  # this request's
+        assert "farthing_http_connections_refused_total 0" in metrics, url
     assert all(log_size(url) == size + 1 for url in honest)
     assert agree(honest, accounts, token)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,15 +21,19 @@ from devnet import Devnet, DevnetConfig, free_port
 from devnet.manifest import Manifest
 from devnet.rpc import connect
 from node.chain import ChainReader, DepositWatcher, WatcherConfig
+from node.chain.deposits import DepositAnchor
 from node.errors import (
     RpcUnreachableError,
     UnknownEpochError,
     VaultNotFoundError,
     WrongChainError,
 )
+from node.state import transition
 from node.state.changes import ContractReceiveDeposit
+from node.store import LedgerStore
+from tests.node.factories import ALICE, COMMITTEE, DOMAIN, USDF, Node
 from wallet.codec import parse_address
-from wallet.types import Amount
+from wallet.types import Amount, Hash32
 
 CONFIRMATIONS = 3
 CONFIG = WatcherConfig(confirmations=CONFIRMATIONS, poll_interval=0.02, step_timeout=5)
@@ -324,7 +329,7 @@ async def test_anvil_reorg_replacing_a_deposit_credits_only_the_survivor(chain: 
 @pytest.mark.integration
 @pytest.mark.asyncio
 async def test_anvil_reorg_deeper_than_the_confirmations_is_reported_never_credited_twice(
-    chain: Chain,
+    chain: Chain, tmp_path: Path
 ) -> None:
     block = chain.deposit(0, 5, to=0)  # id 1
     chain.mine(CONFIRMATIONS - 1)
@@ -345,3 +350,36 @@ async def test_anvil_reorg_deeper_than_the_confirmations_is_reported_never_credi
         assert batch.problem is not None
         assert "held deposit 1 when this node credited it" in batch.problem
         assert watcher.cursor.next_id == 2
+        # A node restarted after the reorg: its watcher starts from what the store kept
+        # with the credit (the deposit's block number and hash), and reports it too.
+        credited = watcher.cursor.anchor
+        assert credited is not None and credited.block_number == block
+        restarted = DepositWatcher(
+            reader, 2, block, CONFIG, anchor=DepositAnchor(*_stored_anchor(tmp_path, credited))
+        )
+        again = await restarted.step()
+        assert again.deposits == () and again.problem == batch.problem
+
+
+def _stored_anchor(path: Path, anchor: DepositAnchor) -> tuple[int, int, Hash32]:
+    """``anchor`` as a node's store keeps it: credited (a deposit change carrying the
+    block of the watcher's anchor, through the state machine), closed and reopened."""
+    store = LedgerStore(path, DOMAIN, sync=False)
+    store.put_committee(COMMITTEE)
+    credit = ContractReceiveDeposit(
+        anchor.deposit_id,
+        ALICE.address,
+        USDF,
+        Amount(1),
+        block_number=anchor.block_number,
+        block_hash=anchor.block_hash,
+    )
+    store.commit(transition(store, Node().context, credit))
+    store.close()
+    reopened = LedgerStore(path, DOMAIN, sync=False)
+    try:
+        stored = reopened.deposit_anchor()
+        assert stored is not None
+        return stored
+    finally:
+        reopened.close()

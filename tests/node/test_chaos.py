@@ -65,6 +65,7 @@ from tests.node.devnet_helpers import (
     log_leaves,
     wait_for,
 )
+from tests.support.long_runs import LONG
 from wallet import wire
 from wallet.client import HttpTransport, Journal, Network, Wallet
 from wallet.client.transport import Refusal
@@ -85,7 +86,6 @@ from wallet.types import (
     Withdrawal,
 )
 
-LONG = os.environ.get("FARTHING_LONG") == "1"
 KILLS = 50 if LONG else 6
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400 if LONG else 300)]

@@ -92,3 +92,23 @@ def test_checkpoint_policy_and_witness_interval_from_file_and_flags() -> None:
     ]:
         with pytest.raises(NodeConfigError, match=flag):
             build_config({**BASE, key: value}, {})
+
+
+def test_connection_caps_from_file_and_flags() -> None:
+    from node.cli import _parser
+
+    defaults = build_config(BASE, {})
+    assert (defaults.max_connections, defaults.max_client_connections) == (1_024, 256)
+    args = _parser().parse_args(
+        ["run", "--max-connections", "300", "--max-client-connections", "20"]
+    )
+    flags = {k: v for k, v in vars(args).items() if k not in {"command", "config", "log_level"}}
+    config = build_config({**BASE, "max_connections": 50}, flags)
+    assert (config.max_connections, config.max_client_connections) == (300, 20)
+    for key, value, flag in [
+        ("max_connections", 0, "--max-connections"),
+        ("max_client_connections", -3, "--max-client-connections"),
+        ("max_client_connections", "9", "--max-client-connections"),
+    ]:
+        with pytest.raises(NodeConfigError, match=flag):
+            build_config({**BASE, key: value}, {})

@@ -4,7 +4,9 @@ headers a byte at a time, or trickle a body, still answers another client at onc
 idle and slow ones are closed after a bounded time (``KEEPALIVE_TIMEOUT`` from the
 connection's start; ``BODY_TIMEOUT`` for a body: 408 in JSON, then at most
 ``LINGERING_TIME`` more), and change nothing.
-The same for the agent server's ``POST /submit``.
+The same for the agent server's ``POST /submit``. And a flood of connections from one
+client address is capped (``wallet.serving``: 503 in JSON beyond the cap) while another
+address is still served, on the node's real site (``node.app._serve``) and the agent's.
 
 The bounds are shortened here (1 s instead of 60 s and 30 s) to keep the test short;
 ``test_the_bounds_are_set`` checks the node's and the agent's real ones.
@@ -21,12 +23,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from node import api
+from node import app as node_app_module
 from node.app import run_node
-from tests.node.factories import ALICE, BOB, transfer
-from tests.support.fuzzing import running_node
+from node.config import NodeConfig
+from node.store import LedgerStore
+from tests.node.factories import ALICE, BOB, COMMITTEE, DOMAIN, USDF, transfer
+from tests.support.fuzzing import node_app, running_node
 from wallet import wire
+from wallet.serving import ConnectionLimits
 from wallet.signing import PrivateKey
 from wallet.uagents import agent as agent_module
 from wallet.uagents.agent import Agent
@@ -174,7 +181,13 @@ async def test_the_agent_server_bounds_idle_and_slow_connections(
     monkeypatch.setattr(agent_module, "BODY_TIMEOUT", BOUND)
     monkeypatch.setattr(agent_module, "KEEPALIVE_TIMEOUT", BOUND)
     monkeypatch.setattr(agent_module, "LINGERING_TIME", BOUND)
-    agent = Agent(PrivateKey(bytes(31) + b"\x31"), name="slow-target")
+    # The attackers all come from 127.0.0.1, more than the per-address cap (tested
+    # below): raised here, this test is about the timeouts.
+    agent = Agent(
+        PrivateKey(bytes(31) + b"\x31"),
+        name="slow-target",
+        connection_limits=ConnectionLimits(total=1_024, per_client=1_024),
+    )
     async with agent, aiohttp.ClientSession() as http:
         started = time.monotonic()
         async with attackers(agent.port, "/submit") as tasks:
@@ -185,6 +198,81 @@ async def test_the_agent_server_bounds_idle_and_slow_connections(
             results = await asyncio.gather(*tasks)
         assert time.monotonic() - started < BOUND * 4
         _check_closed(results, "error")
+
+
+async def _flood(port: int, count: int) -> list[bytes]:
+    """Opens ``count`` connections from 127.0.0.1 that send nothing; what each received
+    within a moment (an admitted one: nothing; a refused one: the 503 reply)."""
+    connections = [await _open(port) for _ in range(count)]
+    await asyncio.sleep(0.2)
+    received = []
+    for reader, writer in connections:
+        got = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.05):
+                got = await reader.read(65536)
+        received.append(got)
+        writer.close()
+    return received
+
+
+def _refusals(received: list[bytes], message_key: str) -> int:
+    """How many connections got the 503 (each checked to be JSON naming the client)."""
+    refused = [r for r in received if r]
+    for reply in refused:
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ") and b"application/json" in head, reply
+        assert "this client address has" in json.loads(body)[message_key]
+    return len(refused)
+
+
+@pytest.mark.asyncio
+async def test_a_connection_flood_from_one_address_is_capped_at_the_node(
+    tmp_path: Path,
+) -> None:
+    store = LedgerStore(tmp_path, DOMAIN, sync=False)
+    store.put_committee(COMMITTEE)
+    app, _, _, _ = node_app(store)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    config = NodeConfig(
+        data_dir=tmp_path,
+        rpc_url="http://127.0.0.1:1",  # not used: no chain in this test
+        vault=USDF,
+        port=0,
+        max_connections=64,
+        max_client_connections=16,
+    )
+    try:
+        site = await node_app_module._serve(runner, config)
+        assert _refusals(await _flood(site.port, 40), "message") == 24
+        assert site.refused_connections == 24
+        other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with (
+            aiohttp.ClientSession(connector=other) as http,
+            http.get(f"http://127.0.0.1:{site.port}/v1/health") as response,
+        ):
+            assert response.status == 200
+    finally:
+        await runner.cleanup()
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_connection_flood_from_one_address_is_capped_at_the_agent() -> None:
+    agent = Agent(
+        PrivateKey(bytes(31) + b"\x32"),
+        name="flooded",
+        connection_limits=ConnectionLimits(total=64, per_client=8),
+    )
+    async with agent:
+        assert _refusals(await _flood(agent.port, 20), "error") == 12
+        other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with (
+            aiohttp.ClientSession(connector=other) as http,
+            http.post(agent.endpoint, data=b"{}") as response,
+        ):
+            assert response.status == 400  # served (and refused: not an envelope)
 
 
 def test_the_bounds_are_set() -> None:

@@ -24,13 +24,13 @@ from bench import farthing
 from bench.ledger import USDF, Ledger, deposit, fund, wait_for_balance
 from bench.node_resources import node_rss_mb
 from devnet import Devnet, DevnetConfig
+from tests.support.long_runs import LONG
 from wallet.client.network import Network
 from wallet.client.transport import HttpTransport
 from wallet.signing import PrivateKey
 
 pytestmark = pytest.mark.integration
 
-LONG = os.environ.get("FARTHING_LONG") == "1"
 WINDOWS, WINDOW_SECONDS = (10, 60.0) if LONG else (3, 6.0)
 RATE = float(os.environ.get("FARTHING_SOAK_RATE", "60"))
 WALLETS = 20

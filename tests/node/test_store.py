@@ -30,7 +30,7 @@ from tests.node.factories import (
     withdrawal,
 )
 from wallet.merkle import hash_leaf, verify_consistency, verify_inclusion
-from wallet.types import Amount
+from wallet.types import Amount, Hash32
 
 
 def scenario() -> list[StateChange]:
@@ -171,4 +171,31 @@ def test_the_account_cache_is_bounded_and_follows_commits(
     store.close()
     reopened = open_store(tmp_path)
     assert [reopened.account(p.address).balance(USDF) for p in payers] == [7, 7, 7, 7, 8]
+    reopened.close()
+
+
+def test_the_last_deposits_block_is_kept_as_the_watchers_anchor(tmp_path: Path) -> None:
+    """The block (number and hash) of the last credited deposit survives a restart, so a
+    restarted deposit watcher still checks that block (node.chain.deposits, "anchor")."""
+    store = open_store(tmp_path)
+    assert store.deposit_anchor() is None and store.deposit_block() is None
+    run(store, [ContractReceiveDeposit(1, ALICE.address, USDF, Amount(5), block_number=7)])
+    assert store.deposit_block() == 7
+    assert store.deposit_anchor() is None  # no hash given: nothing to check against
+    block_hash = Hash32(bytes(range(32)))
+    run(
+        store,
+        [
+            ContractReceiveDeposit(
+                2, BOB.address, USDF, Amount(6), block_number=9, block_hash=block_hash
+            )
+        ],
+    )
+    store.close()
+    reopened = open_store(tmp_path)
+    assert reopened.deposit_anchor() == (2, 9, block_hash)
+    assert reopened.deposit_block() == 9
+    # A refused deposit (a gap) moves neither.
+    run(reopened, [ContractReceiveDeposit(5, BOB.address, USDF, Amount(1), block_number=20)])
+    assert reopened.deposit_anchor() == (2, 9, block_hash)
     reopened.close()

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -40,10 +39,10 @@ from node.stream import STREAM_PATH, StreamHub
 from node.stream import install as install_streams
 from node.writer import Writer
 from tests.node.factories import ALICE, COMMITTEE, DOMAIN, MEMBERS, USDF, Node
+from tests.support.long_runs import LONG
 from wallet.types import Amount
 
 #: Long runs: FARTHING_LONG=1 (10,000+ cases in all instead of about 2,000).
-LONG = os.environ.get("FARTHING_LONG", "") not in ("", "0")
 SCALE = 5 if LONG else 1
 #: The fixed clock of the directory (its records are issued at this time).
 NOW = 1_767_225_600

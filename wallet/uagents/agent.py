@@ -82,6 +82,7 @@ from wallet.errors import (
     WalletError,
 )
 from wallet.keys import agent_address
+from wallet.serving import ConnectionLimits, LimitedSite
 from wallet.signing import PrivateKey
 from wallet.uagents.context import Context
 from wallet.uagents.envelope import (
@@ -145,6 +146,7 @@ class Agent:
         message_ttl: int = 60,
         timeout: float = 10.0,
         on_error: Callable[[str, uuid.UUID, str], Awaitable[None]] | None = None,
+        connection_limits: ConnectionLimits | None = None,
     ) -> None:
         if wallet is not None and wallet.address != key.address:
             raise ValueError("the agent's key must be the key of its wallet's account")
@@ -162,6 +164,8 @@ class Agent:
         self._ttl = message_ttl
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_error = on_error
+        #: Caps on the server's open connections (over a cap: 503, see wallet.serving).
+        self.connection_limits = connection_limits or ConnectionLimits()
         self._routes: dict[str, Route] = {}
         self._protocols: list[Protocol] = []
         for protocol in protocols:
@@ -211,7 +215,13 @@ class Agent:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port)
+            site = LimitedSite(
+                runner,
+                self.host,
+                self.port,
+                limits=self.connection_limits,
+                error_body=lambda message: {"error": message},
+            )
             await site.start()
         except BaseException:
             await runner.cleanup()
