@@ -32,7 +32,7 @@ from node.config import NodeConfig
 from node.directory_api import DirectoryServices, purge_forever, register_pulled
 from node.directory_api import install as install_directory
 from node.errors import NodeConfigError, UnknownEpochError
-from node.evidence import EquivocationWatch
+from node.evidence import EquivocationWatch, EvidenceReporter
 from node.metrics import NodeMetrics
 from node.peers import Effects, PeerClient, PeerSettings
 from node.peers.directory import DirectoryGossip
@@ -44,7 +44,7 @@ from node.store.directory import DirectoryStore, MailboxStore
 from node.stream import STREAM_PATH, StreamHub
 from node.stream import install as install_streams
 from node.writer import Writer
-from wallet.chain import CommitteeInfo, VaultInfo
+from wallet.chain import CommitteeInfo, VaultClient, VaultInfo
 from wallet.codec import address_hex
 from wallet.serving import ConnectionLimits, LimitedSite
 from wallet.types import Address
@@ -180,7 +180,15 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         peers = await stack.enter_async_context(
             PeerClient(peer_urls, PeerSettings(), positions=store)
         )
-        evidence = EquivocationWatch(store, info.domain)
+        reporter = None
+        if config.submit_evidence:
+            chain = await stack.enter_async_context(VaultClient(config.rpc_url, config.vault, key))
+            reporter = EvidenceReporter(chain.slash_equivocation)
+            for kept in store.all_equivocations():
+                reporter.submit(kept)
+        evidence = EquivocationWatch(
+            store, info.domain, on_new=(lambda e: None) if reporter is None else reporter.submit
+        )
         effects = Effects(peers, writer, observe=evidence.observe)
         witness = Witness(peers, store, key, info.domain, lambda: follower.view.committee)
 
@@ -248,6 +256,7 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
                 group.create_task(follower.run(writer.apply, on_view)),
                 group.create_task(_sign_checkpoints(checkpointer)),
                 group.create_task(purge_forever(directory)),
+                *([] if reporter is None else [group.create_task(reporter.run())]),
             ]
             catch_up = peers.catch_up_forever(
                 effects.feed_from_log, CATCH_UP_INTERVAL, known=effects.known

@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="open HTTP connections from one IP address (default 256)",
     )
+    run.add_argument(
+        "--no-submit-evidence",
+        action="store_false",
+        dest="submit_evidence",
+        default=None,
+        help="keep equivocation evidence without taking it to the Vault (default: take it)",
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 

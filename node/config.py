@@ -41,6 +41,7 @@ class NodeConfig:
     witness_interval: float = 2.0  # seconds between rounds of witnessing the peers
     max_connections: int = 1_024  # open HTTP connections, all clients (wallet.serving)
     max_client_connections: int = 256  # open HTTP connections from one IP address
+    submit_evidence: bool = True  # take equivocation evidence to the Vault (node.evidence)
 
     def load_key(self) -> PrivateKey:
         """The node's key, from the key file or the environment (never printed)."""
@@ -85,6 +86,7 @@ _FIELDS = {
     "witness_interval",
     "max_connections",
     "max_client_connections",
+    "submit_evidence",
 }
 
 
@@ -92,6 +94,13 @@ def _positive_int(values: dict[str, Any], name: str, default: int) -> int:
     value = values.get(name, default)
     if type(value) is not int or value < 1:
         raise NodeConfigError(f"--{name.replace('_', '-')} must be a positive integer")
+    return value
+
+
+def _boolean(values: dict[str, Any], name: str, default: bool) -> bool:
+    value = values.get(name, default)
+    if type(value) is not bool:
+        raise NodeConfigError(f"{name} must be true or false")
     return value
 
 
@@ -136,6 +145,7 @@ def build_config(file_values: dict[str, Any], flags: dict[str, Any]) -> NodeConf
         witness_interval=float(witness_interval),
         max_connections=_positive_int(values, "max_connections", 1_024),
         max_client_connections=_positive_int(values, "max_client_connections", 256),
+        submit_evidence=_boolean(values, "submit_evidence", True),
     )
 
 

@@ -112,3 +112,18 @@ def test_connection_caps_from_file_and_flags() -> None:
     ]:
         with pytest.raises(NodeConfigError, match=flag):
             build_config({**BASE, key: value}, {})
+
+
+def test_submitting_evidence_is_on_unless_turned_off() -> None:
+    from node.cli import _parser
+
+    assert build_config(BASE, {}).submit_evidence is True
+    flags = {
+        k: v
+        for k, v in vars(_parser().parse_args(["run", "--no-submit-evidence"])).items()
+        if k not in {"command", "config", "log_level"}
+    }
+    assert build_config(BASE, flags).submit_evidence is False
+    assert build_config({**BASE, "submit_evidence": False}, {}).submit_evidence is False
+    with pytest.raises(NodeConfigError, match="submit_evidence must be true or false"):
+        build_config({**BASE, "submit_evidence": "no"}, {})

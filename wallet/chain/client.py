@@ -4,7 +4,9 @@
 :meth:`~VaultClient.deposit` (EIP-2612 permit signed locally and
 ``Vault.depositWithPermit``: ONE transaction, no approve), :meth:`~VaultClient.redeem`
 and :meth:`~VaultClient.redeem_batch` of withdrawal certificates. A certificate that is
-already paid is *reported* (:attr:`RedeemStatus.ALREADY_REDEEMED`), never raised.
+already paid is *reported* (:attr:`RedeemStatus.ALREADY_REDEEMED`), never raised. And
+:meth:`~VaultClient.slash_equivocation`: a member's two conflicting votes taken to the
+Vault (the nodes do it themselves, ``node.evidence``).
 
 Transactions are signed with :class:`~wallet.signing.PrivateKey` (EIP-1559; the key never
 leaves it, :func:`~wallet.chain.transactions.sign_transaction`), nonces come from a local
@@ -31,6 +33,7 @@ from wallet.chain.logs import (
     DEPOSITED_TOPIC,
     REDEEMED_TOPIC,
     REDEMPTION_SKIPPED_TOPIC,
+    SLASHED_TOPIC,
     DepositLog,
     _log_parts,
     _word_address,
@@ -52,8 +55,8 @@ from wallet.errors import (
 )
 from wallet.keccak import keccak256
 from wallet.signing import PrivateKey
-from wallet.types import UINT256_MAX, Address, Certificate, Hash32, Withdrawal
-from wallet.vault import vault_certificate
+from wallet.types import UINT256_MAX, Address, Certificate, Equivocation, Hash32, Withdrawal
+from wallet.vault import slash_arguments, vault_certificate
 
 #: Seconds to wait for a sent transaction's receipt.
 DEFAULT_RECEIPT_TIMEOUT: Final = 60.0
@@ -103,6 +106,23 @@ class RedeemResult:
     @property
     def redeemed_now(self) -> bool:
         return self.status is RedeemStatus.REDEEMED
+
+
+@dataclass(frozen=True, slots=True)
+class SlashResult:
+    """What :meth:`VaultClient.slash_equivocation` did: ``transaction`` is None when the
+    member had no bond left to slash (slashed already, by this evidence or another, or
+    never bonded; found before sending, or by a transaction that lost a race in its
+    block): ``amount`` and ``reward`` are then 0."""
+
+    member: Address
+    amount: int
+    reward: int
+    transaction: TransactionInfo | None
+
+    @property
+    def slashed_now(self) -> bool:
+        return self.transaction is not None
 
 
 class VaultClient(VaultReader):
@@ -265,6 +285,35 @@ class VaultClient(VaultReader):
                 )
             results.append(RedeemResult(account, sequence, statuses.pop(0), info))
         return tuple(results)
+
+    # ------------------------------------------------------------ slashing
+
+    async def slash_equivocation(self, evidence: Equivocation) -> SlashResult:
+        """Takes a member's two votes at one (account, sequence) to
+        ``Vault.slashEquivocation``: its whole bond is taken, ``slashRewardBps`` of it paid
+        to this key. A member with nothing left to slash (``NothingToSlash``, found when
+        the gas is estimated: nothing is sent) is reported, not raised; evidence the
+        Vault refuses otherwise (a bad vote, another domain) raises
+        :class:`TransactionReverted`."""
+        try:
+            receipt, info = await self._transact("slashEquivocation", slash_arguments(evidence))
+        except TransactionReverted as exc:
+            if exc.error != "NothingToSlash":
+                raise
+            return SlashResult(evidence.member, 0, 0, None)
+        for log in receipt["logs"]:
+            if self._is_vault_log(log, SLASHED_TOPIC):
+                data = bytes(log["data"])
+                return SlashResult(
+                    evidence.member,
+                    _word_uint(data[:32], 256),
+                    _word_uint(data[32:64], 256),
+                    info,
+                )
+        raise ChainConfigError(
+            f"slashEquivocation 0x{info.tx_hash.hex()} succeeded without a Slashed event: "
+            f"is {address_hex(self._vault)} a Farthing Vault?"
+        )
 
     # ------------------------------------------------------------ transactions
 

@@ -27,6 +27,9 @@ TOKEN_DEREGISTERED_TOPIC: Final = keccak256(b"TokenDeregistered(address)")
 REDEEMED_TOPIC: Final = keccak256(b"Redeemed(address,uint64)")
 #: ``RedemptionSkipped(address indexed account, uint64 indexed sequence)``
 REDEMPTION_SKIPPED_TOPIC: Final = keccak256(b"RedemptionSkipped(address,uint64)")
+#: ``Slashed(address indexed member, address indexed reporter, uint256 amount,
+#: uint256 reward)``.
+SLASHED_TOPIC: Final = keccak256(b"Slashed(address,address,uint256,uint256)")
 
 
 class LogDecodeError(ValueError):
