@@ -550,7 +550,7 @@ class NodeMetrics:
         )
         self.registry.callback(
             "farthing_http_connections_refused_total",
-            "Connections refused with 503 because a connection cap was reached.",
+            "Connections refused (429 or 503) because a connection cap was reached.",
             "counter",
             single(lambda: site.refused_connections),
         )

@@ -8,8 +8,9 @@ aiohttp's ``TCPSite`` with two caps, counted when a connection is accepted:
 - ``total``: open connections of all clients together;
 - ``per_client``: open connections from one IP address.
 
-A connection over a cap is answered at once with ``503`` (``Retry-After: 1``,
-``Connection: close``) and a JSON body that names the cap, then closed: it never reaches
+A connection over a cap is answered at once, ``429`` over ``per_client`` (the client's
+own doing) or ``503`` over ``total`` (the server's state), with ``Retry-After: 1``,
+``Connection: close`` and a JSON body that names the cap, then closed: it never reaches
 the application. Its bytes are read and dropped for at most :data:`REFUSAL_LINGER`
 seconds first, so that closing does not reset the connection before the client read the
 reply; refused connections lingering at once are themselves capped at ``total``, beyond
@@ -75,11 +76,13 @@ class _Admission:
     def admit(self, client: str) -> bytes | None:
         """None and the connection counted, or the reply that refuses it."""
         if self.open >= self.limits.total:
+            status = "503 Service Unavailable"  # the server's state: retry
             message = (
                 f"the server has {self.open} open connections, the most it allows: "
                 "retry in a moment"
             )
         elif self.by_client[client] >= self.limits.per_client:
+            status = "429 Too Many Requests"  # the client's own doing
             message = (
                 f"this client address has {self.by_client[client]} open connections, the "
                 "most allowed: reuse them (keep-alive) or close some"
@@ -93,7 +96,7 @@ class _Admission:
             self._error_body(message), separators=(",", ":"), ensure_ascii=True
         ).encode()
         head = (
-            "HTTP/1.1 503 Service Unavailable\r\n"
+            f"HTTP/1.1 {status}\r\n"
             "Content-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n"
             "Retry-After: 1\r\n"
@@ -175,7 +178,7 @@ class _Gate(asyncio.Protocol):
 
 class LimitedSite(web.TCPSite):
     """aiohttp's ``TCPSite`` with :class:`ConnectionLimits`; ``error_body`` makes the JSON
-    body of the 503 reply from a message (the node's and the agent server's error shapes
+    body of the 429 and 503 replies from a message (the node's and the agent server's error shapes
     differ)."""
 
     def __init__(

@@ -18,7 +18,7 @@ import functools
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from referencing.jsonschema import DRAFT202012
 from node import api
 from node.api import NodeServices, make_app
 from node.checkpoints import Checkpointer, CheckpointPolicy
+from node.config import NodeConfig
 from node.directory_api import DirectoryServices
 from node.directory_api import install as install_directory
 from node.metrics import CONTENT_TYPE, NodeMetrics
@@ -66,6 +67,7 @@ from wallet.codec import address_hex, hash_hex, parse_address
 from wallet.eip712 import order_digest
 from wallet.errors import EncodingError
 from wallet.keys import agent_address
+from wallet.serving import ConnectionLimits
 from wallet.signing import sign_checkpoint, sign_cosignature
 from wallet.types import Address, Amount, Checkpoint, Cosignature, Hash32
 
@@ -208,6 +210,17 @@ def test_limits_and_codes_are_the_codes() -> None:
     for code in RefusalCode:
         expected = 409 if code in api._CONFLICTS else 422
         assert codes[code.value]["status"] == expected, code
+    # Connections over a cap (wallet.serving, wired by node.app with these defaults).
+    caps = codes["too_many_connections"]
+    assert caps["status"] == [429, 503]
+    defaults = ConnectionLimits()
+    node_defaults = {f.name: f.default for f in fields(NodeConfig)}
+    assert (node_defaults["max_client_connections"], node_defaults["max_connections"]) == (
+        defaults.per_client,
+        defaults.total,
+    )
+    assert f"({defaults.per_client})" in caps["meaning"]
+    assert f"({defaults.total:,})" in caps["meaning"]
     # The stream's limits.
     stream = paths[STREAM_PATH]["get"]["x-farthing-websocket"]
     s = StreamSettings()

@@ -5,7 +5,7 @@ idle and slow ones are closed after a bounded time (``KEEPALIVE_TIMEOUT`` from t
 connection's start; ``BODY_TIMEOUT`` for a body: 408 in JSON, then at most
 ``LINGERING_TIME`` more), and change nothing.
 The same for the agent server's ``POST /submit``. And a flood of connections from one
-client address is capped (``wallet.serving``: 503 in JSON beyond the cap) while another
+client address is capped (``wallet.serving``: 429 in JSON beyond the cap) while another
 address is still served, on the node's real site (``node.app._serve``) and the agent's.
 
 The bounds are shortened here (1 s instead of 60 s and 30 s) to keep the test short;
@@ -202,7 +202,7 @@ async def test_the_agent_server_bounds_idle_and_slow_connections(
 
 async def _flood(port: int, count: int) -> list[bytes]:
     """Opens ``count`` connections from 127.0.0.1 that send nothing; what each received
-    within a moment (an admitted one: nothing; a refused one: the 503 reply)."""
+    within a moment (an admitted one: nothing; a refused one: the 429 reply)."""
     connections = [await _open(port) for _ in range(count)]
     await asyncio.sleep(0.2)
     received = []
@@ -217,11 +217,11 @@ async def _flood(port: int, count: int) -> list[bytes]:
 
 
 def _refusals(received: list[bytes], message_key: str) -> int:
-    """How many connections got the 503 (each checked to be JSON naming the client)."""
+    """How many connections got the 429 (each checked to be JSON naming the client)."""
     refused = [r for r in received if r]
     for reply in refused:
         head, _, body = reply.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 503 ") and b"application/json" in head, reply
+        assert head.startswith(b"HTTP/1.1 429 ") and b"application/json" in head, reply
         assert "this client address has" in json.loads(body)[message_key]
     return len(refused)
 

@@ -101,7 +101,7 @@ async def test_one_client_cannot_take_every_connection() -> None:
         assert net.site.open_connections == 3
 
         head, reply = await request(await net.connect())
-        assert head.startswith(b"HTTP/1.1 503 ")
+        assert head.startswith(b"HTTP/1.1 429 ")
         assert b"Retry-After: 1" in head and b"Connection: close" in head
         assert reply["code"] == "busy"
         assert "this client address has 3 open connections" in str(reply["m"])

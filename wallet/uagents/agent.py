@@ -164,7 +164,7 @@ class Agent:
         self._ttl = message_ttl
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_error = on_error
-        #: Caps on the server's open connections (over a cap: 503, see wallet.serving).
+        #: Caps on the server's open connections (over a cap: 429 or 503, see wallet.serving).
         self.connection_limits = connection_limits or ConnectionLimits()
         self._routes: dict[str, Route] = {}
         self._protocols: list[Protocol] = []
