@@ -145,6 +145,16 @@ def test_a_byzantine_member_cannot_double_spend_and_is_caught(devnet: Devnet) ->
     assert slashed["args"]["reporter"] in honest_members
     bps = vault.functions.slashRewardBps().call()
     assert slashed["args"]["reward"] == slashed["args"]["amount"] * bps // 10_000 > 0
+
+    # Each honest node reported it: one slashed, the others found nothing left to slash.
+    def outcome(i: int) -> str:
+        log = (devnet.state_dir / f"node-{i}.log").read_text()
+        if "slashed on chain" in log:
+            return "slashed"
+        return "too late" if "has no bond left to slash" in log else "pending"
+
+    wait_for(lambda: "pending" not in [outcome(i) for i in HONEST], timeout=30)
+    assert sorted(outcome(i) for i in HONEST) == ["slashed", "too late", "too late"]
     # Anyone else who brings the evidence now finds nothing left (nothing is sent).
     result = asyncio.run(_slash_again(m.rpc_url, m.contracts.vault, keys[1], evidence))
     assert not result.slashed_now and result.amount == 0
