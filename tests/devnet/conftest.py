@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ def spawn_cli() -> Iterator[Callable[..., subprocess.Popen[str]]]:
             text=True,
             env=_cli_env(),
             cwd=PROJECT_ROOT,
+            preexec_fn=_default_sigint,
         )
         started.append(process)
         return process
@@ -62,6 +64,13 @@ def spawn_cli() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if process.poll() is None:
             process.kill()
         process.communicate()
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal sends it: the tests send SIGINT to the CLI, which must not
+    inherit an ignored SIGINT (a shell starting the tests with ``&`` ignores it in every
+    child; the CLI then never sees the signal)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
