@@ -176,9 +176,10 @@ class _Gate(asyncio.Protocol):
             self._transport = None
 
 
-class LimitedSite(web.TCPSite):
-    """aiohttp's ``TCPSite`` with :class:`ConnectionLimits`; ``error_body`` makes the JSON
-    body of the 429 and 503 replies from a message (the node's and the agent server's error shapes
+class LimitedSite(web.BaseSite):
+    """An aiohttp site on ``host:port`` (port 0: any free one, then :attr:`port`) like
+    ``TCPSite``, with :class:`ConnectionLimits`; ``error_body`` makes the JSON body of the
+    429 and 503 replies from a message (the node's and the agent server's error shapes
     differ)."""
 
     def __init__(
@@ -190,8 +191,18 @@ class LimitedSite(web.TCPSite):
         limits: ConnectionLimits,
         error_body: ErrorBody,
     ) -> None:
-        super().__init__(runner, host, port)
+        super().__init__(runner)
+        self._host, self._port = host, port
         self._admission = _Admission(limits.fitted(), error_body)
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The port served (the one the system chose, once started, when 0 was asked)."""
+        return self._port
 
     @property
     def limits(self) -> ConnectionLimits:
@@ -208,7 +219,7 @@ class LimitedSite(web.TCPSite):
         return self._admission.refused
 
     async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with the runner
+        await super().start()  # registers the site with the runner
         server = self._runner.server
         assert server is not None
         admission = self._admission
@@ -216,10 +227,11 @@ class LimitedSite(web.TCPSite):
         def gate() -> asyncio.Protocol:
             return _Gate(admission, server)
 
-        self._server = await asyncio.get_running_loop().create_server(
+        listening = await asyncio.get_running_loop().create_server(
             gate, self._host, self._port, backlog=self._backlog
         )
-        self._bound_port = self._server.sockets[0].getsockname()[1]
+        self._server = listening
+        self._port = int(listening.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         await super().stop()
