@@ -3,7 +3,7 @@
 aiohttp bounds how long a connection may idle or trickle (``keepalive_timeout``, the body
 timeout) but not how many are open: a client that opens connections in a loop would use
 up the process's file descriptors and starve every other client. :class:`LimitedSite` is
-aiohttp's ``TCPSite`` with two caps, counted when a connection is accepted:
+an aiohttp site like ``TCPSite`` with two caps, counted when a connection is accepted:
 
 - ``total``: open connections of all clients together;
 - ``per_client``: open connections from one IP address.
