@@ -31,42 +31,61 @@ from wallet.codec import address_hex
 from wallet.types import Address
 
 
+class RunningNodes:
+    """The node processes of :func:`nodes_running`; :meth:`restart` stops one (SIGTERM)
+    and starts it again on its data directory, with the same arguments."""
+
+    def __init__(
+        self,
+        devnet: Devnet,
+        extra_args: Mapping[int, Sequence[str]],
+        extra_env: Mapping[int, Mapping[str, str]],
+    ) -> None:
+        self.devnet, self._args, self._env = devnet, extra_args, extra_env
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, i: int) -> subprocess.Popen[bytes]:
+        m, state = self.devnet.manifest, self.devnet.state_dir
+        home = state / f"node-{i}"
+        home.mkdir(mode=0o700, exist_ok=True)
+        write_private_file(home / "key", m.committee.members[i].private_key + "\n")  # PUBLIC
+        command = node_command(m, i, home / "key", home / "data") + list(self._args.get(i, ()))
+        with open(state / f"node-{i}.log", "ab") as log:
+            return subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **self._env.get(i, {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def restart(self, i: int) -> None:
+        stop_child(self.processes[i])
+        self.processes[i] = self.start(i)
+        url = self.devnet.manifest.committee.members[i].endpoint
+        wait_for(lambda: alive(url), timeout=30)
+
+
 @contextmanager
 def nodes_running(
     devnet: Devnet,
     extra_args: Mapping[int, Sequence[str]] | None = None,
     extra_env: Mapping[int, Mapping[str, str]] | None = None,
-) -> Iterator[list[subprocess.Popen[bytes]]]:
+) -> Iterator[RunningNodes]:
     """Start every member's node of a devnet brought up without them, node ``i`` with
     ``extra_args[i]`` after the usual arguments and ``extra_env[i]`` in its environment;
     wait until all answer; stop them all on leaving."""
-    m = devnet.manifest
-    processes: list[subprocess.Popen[bytes]] = []
+    nodes = RunningNodes(devnet, extra_args or {}, extra_env or {})
+    members = devnet.manifest.committee.members
     try:
-        for i, member in enumerate(m.committee.members):
-            home = devnet.state_dir / f"node-{i}"
-            home.mkdir(mode=0o700, exist_ok=True)
-            write_private_file(home / "key", member.private_key + "\n")  # a PUBLIC test key
-            command = node_command(m, i, home / "key", home / "data")
-            command += list((extra_args or {}).get(i, ()))
-            env = {**os.environ, **(extra_env or {}).get(i, {})}
-            with open(devnet.state_dir / f"node-{i}.log", "ab") as log:
-                processes.append(
-                    subprocess.Popen(
-                        command,
-                        cwd=PROJECT_ROOT,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        urls = [member.endpoint for member in m.committee.members]
-        wait_for(lambda: all(alive(url) for url in urls), timeout=30)
-        yield processes
+        for i in range(len(members)):
+            nodes.processes.append(nodes.start(i))
+        wait_for(lambda: all(alive(member.endpoint) for member in members), timeout=30)
+        yield nodes
     finally:
-        for process in processes:
+        for process in nodes.processes:
             stop_child(process)
 
 

@@ -28,7 +28,14 @@ from web3 import Web3
 from contracts import load_artifact
 from devnet import Devnet, DevnetConfig
 from node.byzantine import ENV
-from tests.node.adversity import agree, balances, deposit_stable, log_size, nodes_running
+from tests.node.adversity import (
+    RunningNodes,
+    agree,
+    balances,
+    deposit_stable,
+    log_size,
+    nodes_running,
+)
 from tests.node.devnet_helpers import call, certificate_of, domain_of, endpoints, wait_for
 from wallet import wire
 from wallet.chain import SlashResult, VaultClient
@@ -44,12 +51,12 @@ HONEST = (0, 1, 2)
 
 
 @pytest.fixture(scope="module")
-def devnet() -> Iterator[Devnet]:
+def running() -> Iterator[tuple[Devnet, RunningNodes]]:
     with Devnet.up(DevnetConfig(start_nodes=False, agents=3)) as net:
         env = {BYZANTINE: {ENV: "votes,checkpoints,gossip"}}
-        with nodes_running(net, extra_env=env):
+        with nodes_running(net, extra_env=env) as nodes:
             deposit_stable(net.manifest, DEPOSIT)
-            yield net
+            yield net, nodes
 
 
 async def _post(session: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, Any]:
@@ -105,7 +112,10 @@ async def _double_spend(devnet: Devnet, keys: list[PrivateKey]) -> dict[str, Any
     return {"a": a, "b": b}
 
 
-def test_a_byzantine_member_cannot_double_spend_and_is_caught(devnet: Devnet) -> None:
+def test_a_byzantine_member_cannot_double_spend_and_is_caught(
+    running: tuple[Devnet, RunningNodes],
+) -> None:
+    devnet, processes = running
     m = devnet.manifest
     nodes, domain = endpoints(m), domain_of(m)
     keys = [PrivateKey.from_hex(agent.private_key) for agent in m.agents]  # PUBLIC test keys
@@ -175,6 +185,14 @@ def test_a_byzantine_member_cannot_double_spend_and_is_caught(devnet: Devnet) ->
         assert "farthing_http_connections_refused_total 0" in metrics, url
     assert all(log_size(url) == size + 1 for url in honest)
     assert agree(honest, accounts, token)
+
+    # A restarted node hands the evidence its store kept to its reporter again: the
+    # Vault has nothing left to take (and nothing is sent).
+    log = devnet.state_dir / f"node-{HONEST[0]}.log"
+    before = log.read_text().count("has no bond left to slash")
+    processes.restart(HONEST[0])
+    wait_for(lambda: log.read_text().count("has no bond left to slash") > before, timeout=30)
+    assert vault.functions.bonds(member.address).call() == [0, 0, True]
 
 
 def _count(metrics: str, series: str) -> float:
