@@ -39,7 +39,7 @@ from node.writer import Writer
 from wallet import wire
 from wallet.codec import address_hex, hash_hex, parse_address, parse_hash32
 from wallet.errors import EncodingError
-from wallet.jsontext import MAX_JSON_DEPTH, nests_deeper_than
+from wallet.jsontext import MAX_JSON_DEPTH, TooDeep, loads_bounded
 from wallet.types import UINT64_MAX, Address, Certificate, Checkpoint, Signature
 from wallet.types import Sequence as SequenceNumber
 
@@ -162,15 +162,13 @@ def parse_json(raw: bytes) -> Any:
     deeper body would crash the process: wallet.jsontext). Anything else is an
     :class:`ApiError` 400 ``bad_json`` saying what is wrong."""
     try:
-        text = raw.decode("utf-8")
+        return loads_bounded(raw, parse_constant=_constant, parse_float=_finite)
     except UnicodeDecodeError:
         raise ApiError(400, "bad_json", "the body is not UTF-8 text") from None
-    if nests_deeper_than(raw):  # before json.loads: see wallet.jsontext
+    except TooDeep:
         raise ApiError(
             400, "bad_json", f"the body nests arrays or objects more than {MAX_JSON_DEPTH} deep"
-        )
-    try:
-        return json.loads(text, parse_constant=_constant, parse_float=_finite)
+        ) from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "bad_json", f"the body is not JSON: {exc.msg}") from None
     except _NotJsonError as exc:
@@ -180,8 +178,6 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(
             400, "bad_json", f"the body has a number of more than {most} digits"
         ) from None
-    except RecursionError:
-        raise ApiError(400, "bad_json", "the body nests arrays or objects too deeply") from None
 
 
 def _refusal(event: EventRefused) -> ApiError:

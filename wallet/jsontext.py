@@ -53,13 +53,22 @@ def nests_deeper_than(text: bytes | bytearray, limit: int = MAX_JSON_DEPTH) -> b
     return next(filter((limit - removed).__lt__, depths), None) is not None
 
 
-def loads_bounded(text: str | bytes | bytearray) -> Any:
-    """``json.loads(text)``, but a :class:`ValueError` for nesting beyond
-    :data:`MAX_JSON_DEPTH` (for replies read from the network)."""
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if nests_deeper_than(raw):
-        raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} deep")
-    return json.loads(text)
+class TooDeep(ValueError):  # noqa: N818 (what the text is)
+    """JSON text nested beyond :data:`MAX_JSON_DEPTH` (refused before parsing)."""
 
 
-__all__ = ["MAX_JSON_DEPTH", "loads_bounded", "nests_deeper_than"]
+def loads_bounded(text: str | bytes | bytearray, **options: Any) -> Any:
+    """``json.loads(text, **options)`` for text from the network: :class:`TooDeep` (a
+    :class:`ValueError`, like every other refusal of ``json.loads``) for nesting beyond
+    :data:`MAX_JSON_DEPTH`, checked first. Bytes must be UTF-8 (RFC 8259; else a
+    :class:`UnicodeDecodeError`, also a ValueError): no other encoding is guessed."""
+    if isinstance(text, str):
+        if nests_deeper_than(text.encode("utf-8", "surrogatepass")):
+            raise TooDeep(f"nested more than {MAX_JSON_DEPTH} deep")
+        return json.loads(text, **options)
+    if nests_deeper_than(text):
+        raise TooDeep(f"nested more than {MAX_JSON_DEPTH} deep")
+    return json.loads(text.decode("utf-8"), **options)
+
+
+__all__ = ["MAX_JSON_DEPTH", "TooDeep", "loads_bounded", "nests_deeper_than"]

@@ -6,7 +6,6 @@ logs it and moves on (a peer's bad answer never reaches the caller as an excepti
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from node.state.entries import DEPOSIT, TRANSFER, WITHDRAWAL
 from wallet import wire
 from wallet.codec import parse_hash32
 from wallet.errors import EncodingError
-from wallet.jsontext import MAX_JSON_DEPTH, nests_deeper_than
+from wallet.jsontext import TooDeep, loads_bounded
 from wallet.types import Address, Certificate, Hash32
 
 log = logging.getLogger("farthing.node.peers")
@@ -47,11 +46,11 @@ async def read_json(response: aiohttp.ClientResponse, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise BadReplyError(f"the reply is longer than the limit of {limit} bytes")
-    if nests_deeper_than(body):  # json.loads could overflow the C stack: wallet.jsontext
-        raise BadReplyError(f"the reply nests more than {MAX_JSON_DEPTH} levels deep")
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return loads_bounded(body)
+    except TooDeep as exc:
+        raise BadReplyError(f"the reply is {exc}") from None
+    except ValueError:
         raise BadReplyError("the reply is not JSON") from None
 
 

@@ -55,6 +55,7 @@ from tests.node.factories import (
 from tests.support.fuzzing import (
     CASES,
     FUZZ,
+    FUZZ_MARKS,
     JSON,
     NOW,
     TEXT,
@@ -86,11 +87,7 @@ from wallet.types import (
     Withdrawal,
 )
 
-pytestmark = [
-    pytest.mark.timeout(240),
-    # A failing case with a large body: hypothesis warns before it prints the case.
-    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
-]
+pytestmark = FUZZ_MARKS
 
 AGENT = agent_address(KEY)
 OUTSIDER = key("outsider")

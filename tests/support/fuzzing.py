@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
@@ -53,6 +54,13 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+#: The marks of every fuzz module: its own timeout, and quiet about large failing cases
+#: (hypothesis warns before it prints one).
+FUZZ_MARKS = [
+    pytest.mark.timeout(240),
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+]
 
 
 def examples(default: int) -> int:

@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.node.test_api_fuzz import structural
-from tests.support.fuzzing import CASES, FUZZ, JSON, bodies, examples, json_text
+from tests.support.fuzzing import CASES, FUZZ, FUZZ_MARKS, JSON, bodies, examples, json_text
 from wallet.bech32 import bech32_decode, bech32_encode
 from wallet.codec import SECP256K1_N
 from wallet.jsontext import nests_deeper_than
@@ -51,10 +51,7 @@ from wallet.uagents.envelope import (
 from wallet.uagents.models import Model, decode_payload, encode_payload, model_digest
 from wallet.uagents.protocol import ErrorMessage, Protocol
 
-pytestmark = [
-    pytest.mark.timeout(240),
-    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
-]
+pytestmark = FUZZ_MARKS
 
 SELLER_KEY = PrivateKey(bytes(31) + b"\x21")
 BUYER_KEY = PrivateKey(bytes(31) + b"\x22")

@@ -53,7 +53,7 @@ from coincurve.ecdsa import cdata_to_der, deserialize_compact
 from wallet.bech32 import bech32_decode, bech32_encode
 from wallet.codec import SECP256K1_N
 from wallet.errors import EncodingError, InvalidKey, InvalidSignature
-from wallet.jsontext import MAX_JSON_DEPTH, nests_deeper_than
+from wallet.jsontext import TooDeep, loads_bounded
 from wallet.keys import agent_address, parse_agent_address
 from wallet.signing import PrivateKey
 from wallet.types import Hash32
@@ -263,15 +263,12 @@ def envelope_from_json(value: Any) -> Envelope:
     an unknown key, a wrong type, or a value outside its form (see the module docstring).
     """
     if isinstance(value, str | bytes):
-        text = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-        if nests_deeper_than(text):  # json.loads could overflow the C stack: jsontext
-            raise EncodingError("envelope", f"not JSON: nested more than {MAX_JSON_DEPTH} deep")
         try:
-            value = json.loads(value)
-        except (ValueError, UnicodeDecodeError):
+            value = loads_bounded(value)
+        except TooDeep as exc:
+            raise EncodingError("envelope", f"not JSON: {exc}") from None
+        except ValueError:  # UnicodeDecodeError too
             raise EncodingError("envelope", "not JSON") from None
-        except RecursionError:
-            raise EncodingError("envelope", "not JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise EncodingError("envelope", f"expected an object, got {type(value).__name__}")
     unknown = sorted(str(key) for key in value if key not in FIELDS)

@@ -36,7 +36,7 @@ from typing import Any, Final, TypeVar
 from pydantic import v1 as pydantic_v1
 
 from wallet.errors import EncodingError
-from wallet.jsontext import MAX_JSON_DEPTH, nests_deeper_than
+from wallet.jsontext import TooDeep, loads_bounded
 
 #: The version of uagents' protocol manifest format.
 MANIFEST_VERSION: Final = "1.0"
@@ -73,11 +73,11 @@ def decode_payload(payload: str | None, model: type[M]) -> M:
             text = base64.b64decode(payload, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
             raise EncodingError("payload", "not base64 of UTF-8 text") from None
-    if nests_deeper_than(text.encode("utf-8")):  # json.loads could overflow the C stack
-        raise EncodingError("payload", f"not JSON: nested more than {MAX_JSON_DEPTH} deep")
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
+        data = loads_bounded(text)
+    except TooDeep as exc:
+        raise EncodingError("payload", f"not JSON: {exc}") from None
+    except ValueError:
         raise EncodingError("payload", "not JSON") from None
     if not isinstance(data, dict):  # parse_obj would try dict(data): [[1, 2]] is {1: 2}
         problem = f"not a valid {model.__name__}: expected a JSON object"
